@@ -1,0 +1,56 @@
+# Every target creates .venv on first use, so a fresh clone needs only Python 3.11+
+# (and redis-server for the tests, which start their own private instance).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The default editable install maps daypart.* onto the three folders through an import hook,
+# so new modules are picked up without reinstalling. mypy does not follow that hook; it reads
+# build/typecheck/daypart/, a tree of folder links (DESIGN.md, Layout).
+TYPECHECK := build/typecheck
+
+.PHONY: demo test lint bench accuracy simulate load clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.deps-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $@
+
+$(VENV)/.deps-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo,test,lint,load]'
+	touch $@ $(VENV)/.deps-demo
+
+$(VENV)/.linked: pyproject.toml | $(VENV)/.deps-demo
+	$(BIN)/pip install -q --no-deps -e .
+	mkdir -p $(TYPECHECK)/daypart
+	for pkg in middleware experiments rules; do ln -sfn ../../../$$pkg $(TYPECHECK)/daypart/$$pkg; done
+	touch $@
+
+demo: $(VENV)/.linked
+	DAYPART_STORE=$${DAYPART_STORE:-memory://} $(BIN)/daypart demo --host 127.0.0.1 --port 8000
+
+test: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p daypart
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy loadtests tests
+
+bench: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.bench
+
+accuracy: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.device_accuracy
+
+simulate: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.gates
+
+load: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.load
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,43 @@
+"""Who enters an experiment, and in which arm, given its rollout state.
+
+Stages are cumulative: at stage k a visitor enters when any stage up to k includes them
+(its audience matches, if it has one, and the visitor's traffic bucket is below its
+share). So the internal channel of stage 0 stays in when stage 1 opens 5% of everyone,
+and ramps only ever add visitors. The arm comes from an independent hash, so it does not
+change when traffic changes.
+"""
+
+from __future__ import annotations
+
+from daypart.experiments.assignment import audience_matches, choose_arm, in_rollout
+from daypart.experiments.state import RolloutState
+from daypart.rules.context import Context
+from daypart.rules.model import Arm, Experiment
+
+
+class Allocator:
+    __slots__ = ("arms", "by_name", "experiment", "salt", "weights")
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self.salt = experiment.salt or experiment.name
+        self.arms = experiment.arms
+        self.weights = tuple(arm.weight for arm in experiment.arms)
+        self.by_name = {arm.name: arm for arm in experiment.arms}
+
+    def included(self, visitor_id: str, stage_index: int, ctx: Context) -> bool:
+        last = min(stage_index, len(self.experiment.rollout) - 1)
+        for stage in self.experiment.rollout[: last + 1]:
+            if stage.audience is not None and not audience_matches(
+                stage.audience, ctx.query, ctx.headers, ctx.cookies
+            ):
+                continue
+            if in_rollout(visitor_id, self.salt, stage.traffic):
+                return True
+        return False
+
+    def enroll(self, visitor_id: str, state: RolloutState, ctx: Context) -> Arm | None:
+        """The arm a visitor not yet in the experiment enters now, or None (stays out)."""
+        if not state.enrolling or not self.included(visitor_id, state.stage, ctx):
+            return None
+        return self.arms[choose_arm(visitor_id, self.salt, self.weights)]

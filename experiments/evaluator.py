@@ -1,0 +1,83 @@
+"""The periodic evaluator: one worker at a time (a store lock with expiry) reads the counts,
+asks the gates, and moves rollouts through ``Rollouts`` (compare-and-set + audit log)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from daypart.experiments.gates import GateDecision, evaluate_gates
+from daypart.experiments.pooling import arm_totals
+from daypart.experiments.rollout import Rollouts
+from daypart.experiments.store.base import Store
+from daypart.rules.errors import ExperimentError
+from daypart.rules.localtime import Clock
+from daypart.rules.model import RuleSet
+
+logger = logging.getLogger("daypart.evaluator")
+
+LOCK = "evaluator"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    experiment: str
+    decision: GateDecision
+    applied: bool  # False when the gates said hold, or another writer got there first
+
+
+class Evaluator:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock = time.time,
+        lock_seconds: float = 180.0,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.rollouts = Rollouts(store, clock)
+        self.lock_seconds = lock_seconds
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    async def run_once(self, ruleset: RuleSet) -> list[Evaluation] | None:
+        """Evaluate every experiment; None when another worker holds the lock."""
+        if not await self.store.acquire_lock(LOCK, self.owner, self.lock_seconds):
+            return None
+        evaluations = []
+        for experiment in ruleset.experiments.values():
+            state = await self.rollouts.ensure_started(experiment)
+            counts = await self.store.counts(experiment.name)
+            totals = arm_totals(counts, [arm.name for arm in experiment.arms], experiment.goal)
+            decision = evaluate_gates(
+                experiment,
+                state,
+                [(t.conversions, t.visitors) for t in totals],
+                self.clock(),
+            )
+            applied = False
+            if decision.verdict != "hold":
+                try:
+                    await self.rollouts.act(
+                        experiment,
+                        decision.verdict,
+                        actor="evaluator",
+                        reason=decision.reason,
+                        winner=decision.best_arm,
+                        numbers=decision.numbers,
+                        expected=state,
+                    )
+                    applied = True
+                    logger.info(
+                        "daypart: %s: %s (%s)", experiment.name, decision.verdict, decision.reason
+                    )
+                except ExperimentError as exc:
+                    logger.info(
+                        "daypart: %s: %s not applied: %s", experiment.name, decision.verdict, exc
+                    )
+            evaluations.append(Evaluation(experiment.name, decision, applied))
+        return evaluations

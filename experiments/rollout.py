@@ -1,0 +1,142 @@
+"""Staged rollouts: moving an experiment through its stages, by hand or by the gates.
+
+Every transition is a compare-and-set on the state document in the store (so two workers
+or an analyst and the evaluator never overwrite each other) followed by an entry in the
+experiment's audit log with time, actor, reason and the numbers at that moment.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Literal
+
+from daypart.experiments.state import RolloutState
+from daypart.experiments.store.base import Store
+from daypart.rules.errors import ExperimentError
+from daypart.rules.localtime import Clock
+from daypart.rules.model import Experiment
+
+Action = Literal["advance", "rollback", "pause", "resume", "complete"]
+ACTIONS: tuple[Action, ...] = ("advance", "rollback", "pause", "resume", "complete")
+_CAS_ATTEMPTS = 5
+
+
+def apply_action(
+    experiment: Experiment,
+    state: RolloutState,
+    action: Action,
+    now: float,
+    winner: str | None = None,
+) -> RolloutState:
+    """The state after ``action``; raises ExperimentError when it is not allowed now."""
+    if state.status in ("rolled_back", "completed") and action != "resume":
+        raise ExperimentError(f"{experiment.name} is {state.status}; only resume is possible")
+    arms = [arm.name for arm in experiment.arms]
+    if action == "advance":
+        if state.status != "running":
+            raise ExperimentError(f"{experiment.name} is {state.status}; resume it first")
+        if state.stage + 1 < len(experiment.rollout):
+            return state.next(stage=state.stage + 1, since=now)
+        action = "complete"
+    if action == "complete":
+        if winner is None or winner not in arms:
+            raise ExperimentError(
+                f"completing {experiment.name} needs a winner; one of {', '.join(arms)}"
+            )
+        return state.next(status="completed", winner=winner, since=now)
+    if action == "rollback":
+        return state.next(status="rolled_back", winner=None, since=now)
+    if action == "pause":
+        if state.status != "running":
+            raise ExperimentError(f"{experiment.name} is {state.status}, not running")
+        return state.next(status="paused", since=now)
+    # resume: back to running at the current stage (a rolled-back or completed experiment
+    # restarts its current stage, keeping its counts)
+    if state.status == "running":
+        raise ExperimentError(f"{experiment.name} is already running")
+    return state.next(status="running", winner=None, since=now)
+
+
+class Rollouts:
+    """Reads and changes rollout states in a store."""
+
+    def __init__(self, store: Store, clock: Clock = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def state(self, experiment: str) -> RolloutState:
+        raw = await self.store.get_state(experiment)
+        return RolloutState() if raw is None else RolloutState.from_dict(raw)
+
+    async def act(
+        self,
+        experiment: Experiment,
+        action: Action,
+        *,
+        actor: str,
+        reason: str,
+        winner: str | None = None,
+        numbers: Mapping[str, object] | None = None,
+        expected: RolloutState | None = None,
+    ) -> RolloutState:
+        """Apply ``action`` and write the audit entry. With ``expected``, act only if the
+        stored state is still that one (the evaluator decided on it); otherwise retry on
+        concurrent writes."""
+        if action not in ACTIONS:
+            raise ExperimentError(
+                f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}"
+            )
+        for _ in range(_CAS_ATTEMPTS):
+            raw = await self.store.get_state(experiment.name)
+            current = RolloutState() if raw is None else RolloutState.from_dict(raw)
+            if expected is not None and current != expected:
+                raise ExperimentError(f"{experiment.name} changed while it was being evaluated")
+            now = self.clock()
+            if raw is None:
+                current = RolloutState(since=now)
+            updated = apply_action(experiment, current, action, now, winner)
+            written = await self.store.set_state(
+                experiment.name,
+                updated.to_dict(),
+                expected_version=None if raw is None else current.version,
+            )
+            if written:
+                await self.store.append_audit(
+                    experiment.name,
+                    {
+                        "time": f"{now:.3f}",
+                        "actor": actor,
+                        "action": action,
+                        "reason": reason,
+                        "from": json.dumps(current.to_dict(), sort_keys=True),
+                        "to": json.dumps(updated.to_dict(), sort_keys=True),
+                        "numbers": json.dumps(dict(numbers or {}), sort_keys=True, default=str),
+                    },
+                )
+                return updated
+        raise ExperimentError(f"{experiment.name}: state kept changing; try again")
+
+    async def ensure_started(self, experiment: Experiment) -> RolloutState:
+        """Write the initial state (stage 0, running, since now) if there is none, so the
+        minimum stage time counts from the first evaluation, not from the epoch."""
+        raw = await self.store.get_state(experiment.name)
+        if raw is not None:
+            return RolloutState.from_dict(raw)
+        state = RolloutState(since=self.clock(), version=1)
+        if await self.store.set_state(experiment.name, state.to_dict(), expected_version=None):
+            await self.store.append_audit(
+                experiment.name,
+                {
+                    "time": f"{state.since:.3f}",
+                    "actor": "daypart",
+                    "action": "start",
+                    "reason": "first seen in the rules",
+                    "from": "null",
+                    "to": json.dumps(state.to_dict(), sort_keys=True),
+                    "numbers": "{}",
+                },
+            )
+            return state
+        return await self.state(experiment.name)

@@ -1,0 +1,52 @@
+"""The rollout state of one experiment, as every worker reads it from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+Status = Literal["running", "paused", "rolled_back", "completed"]
+STATUSES: tuple[Status, ...] = ("running", "paused", "rolled_back", "completed")
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutState:
+    """``running``: visitors enter per the current stage. ``paused``: no one new enters;
+    visitors already in keep their arm and their conversions count. ``rolled_back``:
+    everyone sees control, nothing is counted. ``completed``: everyone in the rule's
+    segment sees ``winner``, nothing is counted."""
+
+    stage: int = 0
+    status: Status = "running"
+    winner: str | None = None
+    since: float = 0.0  # when the current stage (or status) began, epoch seconds
+    version: int = 0  # bumped by every write; the store compares it (compare-and-set)
+
+    @property
+    def enrolling(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def counting(self) -> bool:
+        return self.status in ("running", "paused")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RolloutState:
+        status = data.get("status", "running")
+        if status not in STATUSES:
+            raise ValueError(f"unknown rollout status {status!r}")
+        winner = data.get("winner")
+        return cls(
+            stage=int(data.get("stage", 0)),
+            status=status,
+            winner=None if winner is None else str(winner),
+            since=float(data.get("since", 0.0)),
+            version=int(data.get("version", 0)),
+        )
+
+    def next(self, **changes: Any) -> RolloutState:
+        return replace(self, version=self.version + 1, **changes)

@@ -1,0 +1,198 @@
+"""The ``daypart`` command: check, explain, report, demo, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from daypart.rules.errors import DaypartError, RulesError
+
+
+def _check(args: argparse.Namespace) -> int:
+    from daypart.rules.lint import check_file
+
+    problems = check_file(args.file)
+    for problem in problems:
+        print(problem)
+    errors = sum(1 for p in problems if p.severity == "error")
+    warnings = len(problems) - errors
+    if errors:
+        print(f"{args.file}: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok ({warnings} warning(s))", file=sys.stderr)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from daypart.middleware.explain import explain
+
+    headers: list[tuple[str, str]] = []
+    for item in args.header:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            print(f"--header {item!r}: expected NAME:VALUE", file=sys.stderr)
+            return 2
+        headers.append((name.strip(), value.strip()))
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        print(f"--at {args.at!r}: expected an ISO time such as 2026-11-24T17:30", file=sys.stderr)
+        return 2
+    result = explain(
+        args.file, user_agent=args.ua, at=at, path=args.path, method=args.method, headers=headers
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"device:     {result['device']}")
+    print(f"local time: {result['local_time']} ({result['timezone']}, {result['weekday']})")
+    print(f"dayparts:   {', '.join(result['dayparts']) or '(none)'}")
+    for verdict in result["rules_checked"]:
+        mark = "✔" if verdict["matched"] else "✘"
+        why = "" if verdict["matched"] else f": {verdict['reason']}"
+        print(f"  {mark} {verdict['rule']}{why}")
+    if result["rule"] is None:
+        print("no rule matches: the request passes through unchanged")
+    else:
+        print(f"rule:       {result['rule']}")
+        print(f"variant:    {result['variant']}")
+        if result["experiment"]:
+            print(f"experiment: {result['experiment']} (arm: {result['arm'] or 'not enrolled'})")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from daypart.experiments.report import build_reports, reports_csv
+    from daypart.experiments.store import store_from_url
+    from daypart.rules.loader import load_rules
+
+    ruleset = load_rules(args.rules) if args.rules else None
+    store = store_from_url(args.store)
+
+    async def run() -> list[dict[str, Any]]:
+        try:
+            return [r.to_dict() for r in await build_reports(store, ruleset)]
+        finally:
+            await store.close()
+
+    reports = asyncio.run(run())
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    elif args.csv:
+        sys.stdout.write(reports_csv(reports))
+    else:
+        from daypart.experiments.report import format_reports
+
+        print(format_reports(reports))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        print("the demo needs uvicorn: pip install 'daypart[demo]'", file=sys.stderr)
+        return 1
+    from daypart.middleware.demo.app import build_demo
+
+    store = args.store or os.environ.get("DAYPART_STORE", "memory://")
+    app = build_demo(rules=args.rules, store=store)
+    print(f"daypart demo on http://{args.host}:{args.port}  (store: {store})", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from daypart.middleware.simulate import SimulationConfig, simulate
+
+    config = SimulationConfig(
+        rules=Path(args.rules),
+        experiment=args.experiment,
+        base_rate=args.base_rate,
+        uplift=args.uplift,
+        visitors_per_day=args.visitors_per_day,
+        max_days=args.days,
+        seed=args.seed,
+    )
+    result = asyncio.run(simulate(config))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from daypart.rules import EXAMPLES_DIR
+
+    example = str(EXAMPLES_DIR / "travel.yaml")
+    parser = argparse.ArgumentParser(prog="daypart", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="validate and lint a rule file")
+    check.add_argument("file")
+    check.set_defaults(run=_check)
+
+    explain = commands.add_parser("explain", help="which rule, variant and arm, and why")
+    explain.add_argument("file")
+    explain.add_argument("--ua", required=True, help="User-Agent string")
+    explain.add_argument("--at", required=True, help="ISO time; without offset: visitor-local")
+    explain.add_argument("--path", default="/")
+    explain.add_argument("--method", default="GET")
+    explain.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(run=_explain)
+
+    report = commands.add_parser("report", help="experiment results from a store")
+    report.add_argument("--store", default=os.environ.get("DAYPART_STORE", "memory://"))
+    report.add_argument("--rules", help="rule file (adds arms without data, goals, weights)")
+    form = report.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument("--csv", action="store_true")
+    report.set_defaults(run=_report)
+
+    demo = commands.add_parser("demo", help="the travel demo site behind the middleware")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--rules", default=example)
+    demo.add_argument("--store", default=None, help="default: $DAYPART_STORE or memory://")
+    demo.set_defaults(run=_demo)
+
+    simulate = commands.add_parser("simulate", help="synthetic visitors with known true rates")
+    simulate.add_argument("--rules", default=example)
+    simulate.add_argument("--experiment", default="evening-offer")
+    simulate.add_argument("--base-rate", type=float, default=0.10)
+    simulate.add_argument("--uplift", type=float, default=0.20, help="relative, e.g. 0.2")
+    simulate.add_argument("--visitors-per-day", type=int, default=2000)
+    simulate.add_argument("--days", type=int, default=60)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--json", action="store_true")
+    simulate.set_defaults(run=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except DaypartError as exc:
+        print(f"daypart: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

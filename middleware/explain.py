@@ -1,0 +1,76 @@
+"""``daypart explain``: run one synthetic request through the real decision code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from daypart.experiments.store.memory import MemoryStore
+from daypart.middleware.asgi import AdaptiveMiddleware
+from daypart.rules.model import DAY_NAMES
+
+
+async def _nothing(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
+    raise RuntimeError("explain never calls the app")
+
+
+def explain(
+    rules: str | os.PathLike[str],
+    *,
+    user_agent: str,
+    at: datetime,
+    path: str = "/",
+    method: str = "GET",
+    headers: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """Which rule, variant and arm a request gets, and why earlier rules did not match.
+
+    A naive ``at`` is the visitor's local time (in the zone the request resolves to); an
+    aware one is an instant.
+    """
+    epoch = at.timestamp() if at.tzinfo is not None else 0.0
+    middleware = AdaptiveMiddleware(
+        _nothing,
+        rules=rules,
+        store=MemoryStore(),
+        secret="explain-" + "x" * 16,
+        clock=lambda: epoch,
+    )
+    raw_headers = [(b"user-agent", user_agent.encode("latin-1", "replace"))]
+    raw_headers += [
+        (name.lower().encode("latin-1"), value.encode("latin-1", "replace"))
+        for name, value in headers
+    ]
+    path_only, _, query = path.partition("?")
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": method.upper(),
+        "path": path_only,
+        "query_string": query.encode("latin-1"),
+        "headers": raw_headers,
+        "scheme": "https",
+    }
+    engine = middleware.engine
+    decision, context = middleware.classify(scope, engine)
+    if at.tzinfo is None:
+        # Now that the visitor's zone is known, read the naive time in it.
+        epoch = at.replace(tzinfo=decision.zone).timestamp()
+        decision, context = middleware.classify(scope, engine)
+    verdicts = [] if decision.device == "bot" else engine.matcher.explain(context)
+    middleware.decide(decision, context, engine)
+    result = decision.to_dict()
+    result["weekday"] = DAY_NAMES[context.local.weekday]
+    result["rules_checked"] = [
+        {"rule": v.rule.name, "matched": v.matched, "reason": v.reason} for v in verdicts
+    ]
+    if decision.device == "bot":
+        result["rules_checked"] = (
+            [{"rule": decision.rule, "matched": True, "reason": "bots get the default variant"}]
+            if decision.rule
+            else []
+        )
+    for key in ("visitor_id", "new_visitor", "tracked"):
+        result.pop(key)
+    return result

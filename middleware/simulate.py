@@ -1,0 +1,293 @@
+"""``daypart simulate``: synthetic visitors with known true conversion rates, driven through
+the real middleware, recorder, store and evaluator in-process on a fake clock.
+
+Visitors arrive in the segment of the rule that runs the experiment (its devices and
+dayparts), spread over each daypart's window; a visitor converts with the true rate of
+the arm it was served; the evaluator runs every simulated hour. The result says what the
+gates decided, when, and what it cost: how many visitors saw the worse arm.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import MutableMapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from daypart.experiments.pooling import arm_totals
+from daypart.experiments.store.memory import MemoryStore
+from daypart.middleware.asgi import AdaptiveMiddleware
+from daypart.rules.errors import ExperimentError
+from daypart.rules.loader import load_rules
+from daypart.rules.model import Experiment, Gates, Rule, RuleSet
+
+AGENTS = {
+    "mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "tablet": "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Chrome/124.0.0.0 Safari/537.36",
+}
+START = "2026-01-05T00:00"  # a Monday
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    rules: Path
+    experiment: str = "evening-offer"
+    base_rate: float = 0.10
+    uplift: float = 0.20  # relative uplift of every non-control arm; 0 for an A/A test
+    visitors_per_day: int = 2000  # arriving in the rule's segment
+    max_days: int = 60
+    seed: int = 1
+    channel_share: float = 0.02  # visitors carrying an audience stage's header/cookie/query
+    gates: Gates | None = None  # override the rule file's gates (for tuning)
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    experiment: str
+    outcome: str  # shipped:<arm> | rolled_back | undecided
+    days: float
+    visitors: int  # all visitors simulated in the segment
+    exposures: dict[str, int] = field(default_factory=dict)
+    conversions: dict[str, int] = field(default_factory=dict)
+    true_rates: dict[str, float] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+
+    @property
+    def shipped(self) -> str | None:
+        return (
+            self.outcome.removeprefix("shipped:") if self.outcome.startswith("shipped:") else None
+        )
+
+    def worse_arm_exposures(self) -> int:
+        """Visitors the experiment showed an arm with a lower true rate than the best."""
+        best = max(self.true_rates.values())
+        return sum(n for arm, n in self.exposures.items() if self.true_rates[arm] < best)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "worse_arm_exposures": self.worse_arm_exposures()}
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.experiment}: {self.outcome} after {self.days:.1f} days, "
+            f"{self.visitors} visitors in the segment",
+        ]
+        for arm, exposed in self.exposures.items():
+            lines.append(
+                f"  {arm:<12} true rate {self.true_rates[arm]:.4f}  exposed {exposed:>7}  "
+                f"converted {self.conversions.get(arm, 0):>6}"
+            )
+        lines.append(f"  visitors shown a worse arm: {self.worse_arm_exposures()}")
+        lines += [f"  {entry}" for entry in self.history]
+        return "\n".join(lines)
+
+
+def _rule_for(ruleset: RuleSet, experiment: str) -> Rule:
+    for rule in ruleset.rules:
+        if rule.experiment == experiment:
+            return rule
+    raise ExperimentError(f"no rule runs experiment {experiment!r}")
+
+
+class _App:
+    """The cheapest possible site: the simulation measures decisions, not pages."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        status = 200
+        headers = [(b"content-type", b"text/plain")]
+        if scope["method"] == "POST":
+            headers.append((b"x-order-value", b"100"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class _Capture:
+    __slots__ = ("cookie",)
+
+    def __init__(self) -> None:
+        self.cookie: bytes | None = None
+
+    async def __call__(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            for name, value in message["headers"]:
+                if name == b"set-cookie":
+                    self.cookie = value.split(b";", 1)[0]
+
+
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "https",
+        "headers": headers,
+    }
+
+
+async def simulate(config: SimulationConfig) -> SimulationResult:
+    ruleset = load_rules(config.rules)
+    experiment: Experiment | None = ruleset.experiments.get(config.experiment)
+    if experiment is None:
+        raise ExperimentError(f"unknown experiment {config.experiment!r}")
+    if config.gates is not None:
+        experiment = _with_gates(experiment, config.gates)
+        ruleset = _with_experiment(ruleset, experiment)
+    rule = _rule_for(ruleset, experiment.name)
+    goal = ruleset.goals[experiment.goal]
+    rng = random.Random(config.seed)
+    zone = ZoneInfo(ruleset.site.timezone)
+    clock = [datetime.fromisoformat(START).replace(tzinfo=zone).timestamp()]
+    store = MemoryStore(clock=lambda: clock[0])
+    app = AdaptiveMiddleware(
+        _App(),
+        rules=ruleset,
+        store=store,
+        secret=f"simulation-secret-{config.seed:08d}",
+        clock=lambda: clock[0],
+        evaluate_interval=None,
+    )
+    app.evaluator.clock = app.evaluator.rollouts.clock = lambda: clock[0]
+    rates = {
+        arm.name: config.base_rate * (1.0 if i == 0 else 1.0 + config.uplift)
+        for i, arm in enumerate(experiment.arms)
+    }
+    devices = sorted(rule.when.device or {"desktop"} - {"bot"})
+    devices = [d for d in devices if d in AGENTS] or ["desktop"]
+    windows = _windows(ruleset, rule)
+    channel = _channel_headers(experiment)
+    start = datetime.fromtimestamp(clock[0], zone)
+    result = SimulationResult(experiment.name, "undecided", 0.0, 0, true_rates=rates)
+    # A page the rule applies to: its first path glob made concrete, or the home page.
+    path = (rule.when.path or ("/",))[0].replace("**", "x").replace("*", "x").replace("?", "x")
+    await app.background.start()
+    try:
+        for day in range(config.max_days):
+            midnight = start + timedelta(days=day)
+            arrivals = sorted(
+                _arrival(rng, midnight, windows) for _ in range(config.visitors_per_day)
+            )
+            next_hour = midnight.timestamp() + 3600
+            for arrival in arrivals:
+                while arrival >= next_hour:
+                    clock[0] = next_hour
+                    if await _evaluate(app, result):
+                        return await _finish(
+                            result, store, experiment, clock[0] - start.timestamp()
+                        )
+                    next_hour += 3600
+                clock[0] = arrival
+                result.visitors += 1
+                device = rng.choice(devices)
+                headers = [(b"user-agent", AGENTS[device].encode())]
+                if channel and rng.random() < config.channel_share:
+                    headers.append(channel)
+                capture = _Capture()
+                page = _scope("GET", path, headers)
+                await app(page, _receive, capture)
+                arm = page["state"]["daypart"].arm
+                if arm is None or capture.cookie is None:
+                    continue
+                if rng.random() < rates[arm]:
+                    cookie = [*headers, (b"cookie", capture.cookie)]
+                    if goal.path is not None:
+                        await app(
+                            _scope(goal.method or "POST", goal.path, cookie), _receive, _Capture()
+                        )
+                    else:
+                        page["state"]["daypart"].convert(goal.name)
+            clock[0] = (midnight + timedelta(days=1)).timestamp()
+            if await _evaluate(app, result):
+                break
+        return await _finish(result, store, experiment, clock[0] - start.timestamp())
+    finally:
+        await app.background.stop()
+
+
+async def _evaluate(app: AdaptiveMiddleware, result: SimulationResult) -> bool:
+    """Flush, run the gates; True when the experiment reached a final state."""
+    await app.recorder.flush()
+    evaluations = await app.evaluator.run_once(app.engine.ruleset) or []
+    for evaluation in evaluations:
+        if evaluation.applied:
+            day = (
+                app.clock()
+                - datetime.fromisoformat(START).replace(tzinfo=app.engine.site_zone).timestamp()
+            ) / 86400
+            result.history.append(
+                f"day {day:5.1f}: {evaluation.decision.verdict}: {evaluation.decision.reason}"
+            )
+    await app.background.refresh_states()
+    state = app.states.get(result.experiment)
+    if state is None:
+        return False
+    if state.status == "completed":
+        result.outcome = f"shipped:{state.winner}"
+        return True
+    if state.status == "rolled_back":
+        result.outcome = "rolled_back"
+        return True
+    return False
+
+
+async def _finish(
+    result: SimulationResult, store: MemoryStore, experiment: Experiment, seconds: float
+) -> SimulationResult:
+    counts = await store.counts(experiment.name)
+    arms = [arm.name for arm in experiment.arms]
+    for arm, totals in zip(arms, arm_totals(counts, arms, experiment.goal), strict=True):
+        result.exposures[arm] = totals.visitors
+        result.conversions[arm] = totals.conversions
+    result.days = seconds / 86400
+    return result
+
+
+def _windows(ruleset: RuleSet, rule: Rule) -> list[tuple[int, int, frozenset[int]]]:
+    """(start minute, length in minutes, days) of each daypart the rule accepts."""
+    names = rule.when.daypart or frozenset(ruleset.dayparts) or frozenset()
+    windows = []
+    for name in sorted(names):
+        part = ruleset.dayparts[name]
+        length = (part.end - part.start) % (24 * 60) or 24 * 60
+        days = part.days if rule.when.days is None else part.days & rule.when.days
+        windows.append((part.start, length, days))
+    return windows or [(0, 24 * 60, frozenset(range(7)))]
+
+
+def _arrival(
+    rng: random.Random, midnight: datetime, windows: list[tuple[int, int, frozenset[int]]]
+) -> float:
+    weekday = midnight.weekday()
+    usable = [w for w in windows if weekday in w[2]] or windows
+    start, length, _ = rng.choices(usable, weights=[w[1] for w in usable])[0]
+    local = midnight + timedelta(minutes=start + rng.random() * length)
+    return local.timestamp()
+
+
+def _channel_headers(experiment: Experiment) -> tuple[bytes, bytes] | None:
+    for stage in experiment.rollout:
+        if stage.audience is not None:
+            for name, values in stage.audience.header.items():
+                value = next(iter(sorted(values)))
+                return (name.encode(), (value if value != "*" else "yes").encode())
+    return None
+
+
+def _with_gates(experiment: Experiment, gates: Gates) -> Experiment:
+    return replace(experiment, gates=gates)
+
+
+def _with_experiment(ruleset: RuleSet, experiment: Experiment) -> RuleSet:
+    return replace(ruleset, experiments={**ruleset.experiments, experiment.name: experiment})

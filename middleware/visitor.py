@@ -1,0 +1,119 @@
+"""The signed visitor cookie.
+
+Value: ``1.<visitor id>.<exposure marks>.<signature>``. The marks record which experiments
+the visitor has been exposed to, in which arm and segment, so that (a) a returning
+visitor's exposure is never sent to the store again — no store round trip per request —
+and (b) a later conversion is counted in the arm and segment of the exposure. The store
+de-duplicates exposures as well, so a lost mark costs one harmless write, never a double
+count. The signature is HMAC-SHA256 (truncated to 128 bits) over everything before it;
+anything that does not verify is treated as no cookie: a new visitor, never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+VERSION = "1"
+MAX_MARKS = 16  # oldest marks are dropped first; the store's de-dup keeps counts exact
+MAX_COOKIE_CHARS = 1024
+_MAX_VERIFIED = 65_536
+_NAME = r"[a-z][a-z0-9_-]{0,63}"
+_MARK = re.compile(rf"([A-Za-z0-9_-]{{8}}):({_NAME}):([mtd]):({_NAME})")
+_ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
+DEVICE_CODES = {"mobile": "m", "tablet": "t", "desktop": "d"}
+DEVICE_NAMES = {code: name for name, code in DEVICE_CODES.items()}
+
+
+def experiment_code(name: str, salt: str) -> str:
+    """Eight url-safe characters naming an experiment (and its salt: a new salt starts a
+    fresh experiment, so old marks must not match it)."""
+    digest = hashlib.blake2b(f"{name}\0{salt}".encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def new_visitor_id() -> str:
+    return secrets.token_urlsafe(12)  # 96 random bits, 16 characters
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    code: str  # experiment_code(...)
+    arm: str
+    device: str  # mobile | tablet | desktop
+    daypart: str
+
+    def encode(self) -> str:
+        return f"{self.code}:{self.arm}:{DEVICE_CODES[self.device]}:{self.daypart}"
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorCookie:
+    visitor_id: str
+    marks: tuple[Mark, ...] = ()
+
+    def mark_for(self, code: str) -> Mark | None:
+        for mark in self.marks:
+            if mark.code == code:
+                return mark
+        return None
+
+    def with_mark(self, mark: Mark) -> VisitorCookie:
+        kept = tuple(m for m in self.marks if m.code != mark.code)
+        return VisitorCookie(self.visitor_id, (*kept, mark)[-MAX_MARKS:])
+
+
+class CookieSigner:
+    """Signs and verifies visitor cookies; verified values are remembered (bounded) because
+    a returning visitor presents the same value on every request."""
+
+    def __init__(self, secret: str | bytes) -> None:
+        key = secret.encode() if isinstance(secret, str) else secret
+        if len(key) < 16:
+            raise ValueError("the cookie secret must be at least 16 bytes")
+        self._key = key
+        self._verified: dict[str, VisitorCookie] = {}
+
+    def _sign(self, payload: str) -> str:
+        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def dump(self, cookie: VisitorCookie) -> str:
+        marks = "/".join(mark.encode() for mark in cookie.marks)
+        payload = f"{VERSION}.{cookie.visitor_id}.{marks}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def load(self, value: str | None) -> VisitorCookie | None:
+        if not value:
+            return None
+        known = self._verified.get(value)
+        if known is not None:
+            return known
+        cookie = self._parse(value)
+        if cookie is not None:
+            if len(self._verified) >= _MAX_VERIFIED:
+                self._verified.clear()
+            self._verified[value] = cookie
+        return cookie
+
+    def _parse(self, value: str) -> VisitorCookie | None:
+        if len(value) > MAX_COOKIE_CHARS:
+            return None
+        payload, _, signature = value.rpartition(".")
+        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+            return None
+        parts = payload.split(".")
+        if len(parts) != 3 or parts[0] != VERSION or not _ID.fullmatch(parts[1]):
+            return None
+        marks: list[Mark] = []
+        for item in filter(None, parts[2].split("/")):
+            found = _MARK.fullmatch(item)
+            if found is None:
+                return None
+            code, arm, device, daypart = found.groups()
+            marks.append(Mark(code, arm, DEVICE_NAMES[device], daypart))
+        return VisitorCookie(parts[1], tuple(marks[-MAX_MARKS:]))

@@ -1,0 +1,257 @@
+"""The named building blocks of a rule file: the site, dayparts, variants and goals."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from zoneinfo import available_timezones
+
+from daypart.rules.load_conditions import read_days, read_method, read_path_glob, read_path_globs
+from daypart.rules.localtime import zone_named
+from daypart.rules.matcher import OTHER_DAYPART
+from daypart.rules.model import MINUTES_PER_DAY, Daypart, Goal, Site, TimezoneSource, Variant
+from daypart.rules.parse_time import minutes_text, parse_clock
+from daypart.rules.reading import TOKEN, TOKEN_RULE, Reader, found
+from daypart.rules.yaml_source import Map, Scalar, YNode
+
+SITE_KEYS = ("timezone", "timezone_from", "paths")
+DAYPART_KEYS = ("days", "from", "to")
+VARIANT_KEYS = ("rewrite", "headers")
+GOAL_KEYS = ("method", "path", "status", "value_header", "beacon")
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_STATUS = re.compile(r"[1-5](?:xx|[0-9][0-9])")
+_STATUS_EXPECTED = "a class 1xx to 5xx or a code from 100 to 599"
+_EXAMPLE_ZONE = "Europe/Amsterdam"
+
+
+def read_site(r: Reader, node: YNode) -> Site | None:
+    mapping = r.mapping(node)
+    if mapping is None:
+        return None
+    before = len(r.problems)
+    r.keys(mapping, SITE_KEYS, "in site")
+    timezone = "UTC"
+    zone_node = mapping.get("timezone")
+    if zone_node is not None:
+        timezone = _timezone(r, zone_node) or timezone
+    sources: list[TimezoneSource] = []
+    sources_node = mapping.get("timezone_from")
+    if sources_node is not None:
+        for item in r.items(sources_node, "timezone source"):
+            source = _timezone_source(r, item)
+            if source is not None:
+                sources.append(source)
+    paths_node = mapping.get("paths")
+    paths = None if paths_node is None else read_path_globs(r, paths_node)
+    if len(r.problems) > before:
+        return None
+    return Site(timezone=timezone, timezone_from=tuple(sources), paths=paths)
+
+
+def _timezone(r: Reader, node: YNode) -> str | None:
+    name = r.string(node, f"an IANA timezone name such as {_EXAMPLE_ZONE}")
+    if name is None:
+        return None
+    if zone_named(name) is None:
+        # Suggest the nearest real zone: a typo is the usual cause.
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
+        example = close[0] if close else _EXAMPLE_ZONE
+        r.error(node, f"unknown timezone '{name}'; expected an IANA name such as {example}")
+        return None
+    return name
+
+
+def _timezone_source(r: Reader, node: YNode) -> TimezoneSource | None:
+    expected = "cookie:NAME or header:NAME"
+    text = r.string(node, expected)
+    if text is None:
+        return None
+    kind, _, name = text.partition(":")
+    kind, name = kind.strip().lower(), name.strip()
+    if kind not in ("cookie", "header") or not TOKEN.fullmatch(name):
+        r.error(node, f"invalid timezone source '{text}'; expected {expected}")
+        return None
+    if kind == "header":
+        return TimezoneSource("header", name.lower())
+    return TimezoneSource("cookie", name)
+
+
+def read_daypart(r: Reader, key: Scalar, node: YNode) -> Daypart | None:
+    if key.text == OTHER_DAYPART:
+        r.error(
+            key,
+            f"daypart name '{OTHER_DAYPART}' is reserved for times no daypart covers; "
+            "expected another name",
+        )
+        return None
+    mapping = r.mapping(node)
+    if mapping is None:
+        return None
+    before = len(r.problems)
+    r.keys(mapping, DAYPART_KEYS, "in daypart")
+    days_node = mapping.get("days")
+    days = None if days_node is None else read_days(r, days_node)
+    window = _window(r, mapping)
+    if len(r.problems) > before or window is None:
+        return None
+    start, end = window
+    location = r.location(key)
+    if days is None:
+        return Daypart(key.text, start=start, end=end, location=location)
+    return Daypart(key.text, days=days, start=start, end=end, location=location)
+
+
+def _window(r: Reader, mapping: Map) -> tuple[int, int] | None:
+    start_entry, end_entry = mapping.entry("from"), mapping.entry("to")
+    if start_entry is None and end_entry is None:
+        return 0, MINUTES_PER_DAY
+    if start_entry is None or end_entry is None:
+        given = start_entry or end_entry
+        missing = "to" if end_entry is None else "from"
+        if given is not None:
+            r.error(
+                given.key,
+                f"found '{given.name}' without '{missing}'; expected both (a window) or "
+                "neither (the whole day)",
+            )
+        return None
+    start = _clock(r, start_entry.value, allow_end_of_day=False)
+    end = _clock(r, end_entry.value, allow_end_of_day=True)
+    if start is None or end is None:
+        return None
+    if start == end:
+        r.error(
+            end_entry.value,
+            f"found from and to both {minutes_text(start)}, an empty window; expected "
+            'different times (from "00:00" to "24:00" is the whole day)',
+        )
+        return None
+    return start, end
+
+
+def _clock(r: Reader, node: YNode, *, allow_end_of_day: bool) -> int | None:
+    text = r.string(node, 'a time "HH:MM" from 00:00 to 24:00')
+    if text is None:
+        return None
+    try:
+        minute = parse_clock(text)
+    except ValueError as exc:
+        r.error(node, str(exc))
+        return None
+    if minute == MINUTES_PER_DAY and not allow_end_of_day:
+        r.error(node, f"invalid start '{text}'; expected HH:MM from 00:00 to 23:59")
+        return None
+    return minute
+
+
+def read_variant(r: Reader, key: Scalar, node: YNode) -> Variant | None:
+    mapping = r.mapping(node)
+    if mapping is None:
+        return None
+    before = len(r.problems)
+    r.keys(mapping, VARIANT_KEYS, "in variant")
+    rewrite_node = mapping.get("rewrite")
+    rewrite = None if rewrite_node is None else _rewrite(r, rewrite_node)
+    headers: dict[str, str] = {}
+    headers_node = mapping.get("headers")
+    if headers_node is not None:
+        headers = _request_headers(r, headers_node)
+    if len(r.problems) > before:
+        return None
+    return Variant(key.text, rewrite=rewrite, headers=headers, location=r.location(key))
+
+
+def _rewrite(r: Reader, node: YNode) -> str | None:
+    text = r.string(node, 'a path template such as "/booking{path}"')
+    if text is None:
+        return None
+    if not text.startswith("/"):
+        r.error(
+            node,
+            f"invalid rewrite '{text}'; expected a path starting with '/' such as /booking{{path}}",
+        )
+        return None
+    for match in _PLACEHOLDER.finditer(text):
+        if match[1] != "path":
+            r.error(node, f"unknown placeholder '{match[0]}' in rewrite; expected only {{path}}")
+            return None
+    if "{" in _PLACEHOLDER.sub("", text) or "}" in _PLACEHOLDER.sub("", text):
+        r.error(node, f"unbalanced brace in rewrite '{text}'; expected {{path}} or none")
+        return None
+    return text
+
+
+def _request_headers(r: Reader, node: YNode) -> dict[str, str]:
+    mapping = r.mapping(node)
+    if mapping is None:
+        return {}
+    headers: dict[str, str] = {}
+    for entry in mapping:
+        if not TOKEN.fullmatch(entry.name):
+            r.error(entry.key, f"invalid header name '{entry.name}'; expected {TOKEN_RULE}")
+            continue
+        value = r.text(entry.value, "a header value")
+        if value is None:
+            continue
+        if any(ord(char) < 32 and char != "\t" for char in value):
+            r.error(
+                entry.value,
+                "found a control character in a header value; expected one line of text",
+            )
+            continue
+        # ASGI carries header names in lower case; HTTP does not care.
+        headers[entry.name.lower()] = value
+    return headers
+
+
+def read_goal(r: Reader, key: Scalar, node: YNode) -> Goal | None:
+    mapping = r.mapping(node)
+    if mapping is None:
+        return None
+    before = len(r.problems)
+    r.keys(mapping, GOAL_KEYS, "in goal")
+    method_node = mapping.get("method")
+    method = None if method_node is None else read_method(r, method_node)
+    path_node = mapping.get("path")
+    path = None if path_node is None else read_path_glob(r, path_node)
+    status_node = mapping.get("status")
+    status = None if status_node is None else _status(r, status_node)
+    header_node = mapping.get("value_header")
+    value_header = None if header_node is None else _header_name(r, header_node)
+    beacon_node = mapping.get("beacon")
+    beacon = False if beacon_node is None else bool(r.boolean(beacon_node))
+    if path_node is None and not beacon:
+        r.error(key, f"goal '{key.text}' has neither path nor beacon: true; expected at least one")
+    if len(r.problems) > before:
+        return None
+    return Goal(
+        key.text,
+        method=method,
+        path=path,
+        status=status,
+        value_header=value_header,
+        beacon=beacon,
+        location=r.location(key),
+    )
+
+
+def _status(r: Reader, node: YNode) -> str | None:
+    if isinstance(node, Scalar) and isinstance(node.value, int | str) and node.value is not True:
+        text = node.text.lower()
+        if _STATUS.fullmatch(text):
+            return text
+        r.error(node, f"invalid status '{node.text}'; expected {_STATUS_EXPECTED}")
+        return None
+    r.error(node, f"expected {_STATUS_EXPECTED}, found {found(node)}")
+    return None
+
+
+def _header_name(r: Reader, node: YNode) -> str | None:
+    name = r.string(node, "a response header name")
+    if name is None:
+        return None
+    if not TOKEN.fullmatch(name):
+        r.error(node, f"invalid header name '{name}'; expected {TOKEN_RULE}")
+        return None
+    return name.lower()

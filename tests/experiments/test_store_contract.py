@@ -1,0 +1,599 @@
+"""The store contract, run against every backend: memory, one Redis, and a one-node Redis
+Cluster (started here; it exercises redis-py's cluster client and its pipeline rules).
+
+Tests are plain functions around ``asyncio.run``: each scenario opens its stores inside
+the loop it runs on and closes them there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+from redis.crc import key_slot
+
+from daypart.experiments.store import MemoryStore, RedisStore, Store, store_from_url
+from daypart.experiments.store.base import (
+    Conversion,
+    Exposure,
+    Record,
+    Segment,
+    VisitorWindow,
+)
+from daypart.rules.errors import StoreError, StoreUnavailable
+from tests.redis_server import RedisServer, free_port
+
+EVENING = Segment("desktop", "evening")
+COMMUTE = Segment("mobile", "train_home")
+
+
+def exposure(visitor: str, arm: str = "control", experiment: str = "offer") -> Exposure:
+    return Exposure(experiment, arm, EVENING, visitor)
+
+
+def conversion(
+    visitor: str,
+    goal: str = "booked",
+    value: float | None = None,
+    arm: str = "control",
+    experiment: str = "offer",
+) -> Conversion:
+    return Conversion(experiment, arm, EVENING, visitor, goal, value)
+
+
+class Clock:
+    """Wall time plus an offset tests can move: real sleeps (lock expiry in Redis) and
+    jumps (de-duplication generations) both work, on every backend."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    clock: Clock = field(default_factory=Clock)
+
+    @contextlib.asynccontextmanager
+    async def open(self, **options: Any) -> AsyncIterator[Store]:
+        store = store_from_url(self.url, **{"clock": self.clock, **options})
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+async def keys_of(store: Store, pattern: str) -> list[str]:
+    assert isinstance(store, RedisStore)
+    return sorted([key async for key in store.client.scan_iter(match=pattern, count=1000)])
+
+
+# -- a one-node Redis Cluster ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster_port() -> Iterator[int]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail("redis-server is not installed")
+    port = free_port()
+    directory = Path(tempfile.mkdtemp(prefix="daypart-cluster-"))
+    process = subprocess.Popen(
+        [
+            executable,
+            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            *("--dir", str(directory), "--cluster-enabled", "yes", "--loglevel", "warning"),
+            *("--cluster-config-file", str(directory / "nodes.conf")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        client.cluster("ADDSLOTS", *range(16384))
+        while client.cluster("info")["cluster_state"] != "ok":
+            if time.monotonic() > deadline:
+                pytest.fail("the one-node cluster did not come up")
+            time.sleep(0.02)
+        client.close()
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster_url(cluster_port: int) -> str:
+    client = redis.Redis(host="127.0.0.1", port=cluster_port)
+    client.flushall()
+    client.close()
+    return f"redis+cluster://127.0.0.1:{cluster_port}"
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        return Backend("memory", "memory://")
+    url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+    return Backend(request.param, url)
+
+
+# -- the contract ------------------------------------------------------------------------
+
+
+class TestStoreContract:
+    def test_exposure_counted_once_per_visitor(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                first = await store.record([exposure("v1"), exposure("v1"), exposure("v2")])
+                assert (first.counted, first.duplicates) == (2, 1)
+                # A later batch (or the same batch retried after a failure) adds nothing
+                # for visitors already counted, whatever arm it claims.
+                again = await store.record([exposure("v2"), exposure("v1", arm="offer")])
+                assert (again.counted, again.duplicates) == (0, 2)
+                other = await store.record([exposure("v1", experiment="banner")])
+                assert other.counted == 1  # once per experiment, not once overall
+                counts = await store.counts("offer")
+                assert counts.experiment == "offer"
+                assert {key: cell.exposures for key, cell in counts.cells.items()} == {
+                    ("control", "desktop", "evening"): 2
+                }
+
+        asyncio.run(scenario())
+
+    def test_conversion_counted_once_per_visitor_goal_and_experiment(
+        self, backend: Backend
+    ) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                result = await store.record(
+                    [
+                        exposure("v1"),
+                        conversion("v1"),
+                        conversion("v1"),  # duplicate within the batch
+                        conversion("v1", goal="shared"),
+                        conversion("v1", experiment="banner"),
+                        conversion("v2"),  # converts without an exposure in the store
+                    ]
+                )
+                assert (result.counted, result.duplicates) == (5, 1)
+                assert (await store.record([conversion("v1"), conversion("v2")])).counted == 0
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                assert cell.exposures == 1
+                assert cell.conversions == {"booked": 2, "shared": 1}
+                assert cell.revenue == {}
+                banner = (await store.counts("banner")).cells
+                assert banner[("control", "desktop", "evening")].conversions == {"booked": 1}
+
+        asyncio.run(scenario())
+
+    def test_revenue_sums_and_squares(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                await store.record(
+                    [
+                        conversion("v1", value=10.0),
+                        conversion("v1", value=99.0),  # duplicate: its value is not added
+                        conversion("v2", value=2.5),
+                        conversion("v3"),  # no value
+                        conversion("v4", value=0.1),
+                        conversion("v5", value=float("nan")),  # counted, value ignored
+                        conversion("v6", value=1e200),  # its square overflows: ignored
+                    ]
+                )
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                assert cell.conversions == {"booked": 6}
+                assert cell.revenue["booked"] == pytest.approx(12.6, rel=1e-12)
+                assert cell.revenue_sq["booked"] == pytest.approx(106.26, rel=1e-12)
+
+        asyncio.run(scenario())
+
+    def test_segments_and_arms_kept_apart(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                await store.record(
+                    [
+                        Exposure("offer", "control", EVENING, "v1"),
+                        Exposure("offer", "control", COMMUTE, "v2"),
+                        Exposure("offer", "treat", COMMUTE, "v3"),
+                        Exposure("offer", "treat", COMMUTE, "v4"),
+                        Conversion("offer", "treat", COMMUTE, "v4", "booked", 5.0),
+                    ]
+                )
+                cells = (await store.counts("offer")).cells
+                assert sorted(cells) == [
+                    ("control", "desktop", "evening"),
+                    ("control", "mobile", "train_home"),
+                    ("treat", "mobile", "train_home"),
+                ]
+                assert cells[("control", "desktop", "evening")].exposures == 1
+                assert cells[("control", "mobile", "train_home")].exposures == 1
+                treat = cells[("treat", "mobile", "train_home")]
+                assert (treat.exposures, treat.conversions, treat.revenue) == (
+                    2,
+                    {"booked": 1},
+                    {"booked": 5.0},
+                )
+                assert (await store.counts("nothing-yet")).cells == {}
+
+        asyncio.run(scenario())
+
+    def test_visitor_marks_expire_after_the_ttl(self, backend: Backend) -> None:
+        ttl = 30.0
+        window = VisitorWindow(ttl)
+
+        async def scenario() -> None:
+            async with backend.open(visitor_ttl=ttl) as store:
+                batch: list[Record] = [exposure("v1"), conversion("v1")]
+                assert (await store.record(batch)).counted == 2
+                backend.clock.advance(ttl - 0.5)
+                assert (await store.record(batch)).duplicates == 2  # still remembered
+                backend.clock.advance(window.period + 1.0)
+                assert (await store.record(batch)).counted == 2  # forgotten: counted anew
+                assert (await store.record(batch)).duplicates == 2
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                assert (cell.exposures, cell.conversions) == (2, {"booked": 2})
+
+        asyncio.run(scenario())
+
+    def test_state_compare_and_set(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                assert await store.get_state("offer") is None
+                first = {"stage": 0, "status": "running", "version": 1}
+                assert not await store.set_state("offer", first, expected_version=0)
+                assert await store.set_state("offer", first, expected_version=None)
+                # None means "only if absent": a second creator loses.
+                assert not await store.set_state("offer", first, expected_version=None)
+                second = {**first, "stage": 1, "version": 2}
+                assert await store.set_state("offer", second, expected_version=1)
+                stale = {**first, "stage": 2, "version": 2}
+                assert not await store.set_state("offer", stale, expected_version=1)
+                assert await store.get_state("offer") == second
+                returned = await store.get_state("offer")
+                assert returned is not None
+                dict(returned)["stage"] = 99  # a copy: changing it changes nothing stored
+                assert await store.get_state("offer") == second
+                with pytest.raises(ValueError, match="version"):
+                    await store.set_state("offer", {"stage": 3}, expected_version=2)
+
+        asyncio.run(scenario())
+
+    def test_audit_log_keeps_order_and_ids(self, backend: Backend) -> None:
+        def order(entry_id: str) -> tuple[int, int]:
+            millis, sequence = entry_id.split("-")
+            return int(millis), int(sequence)
+
+        async def scenario() -> None:
+            async with backend.open() as store:
+                assert await store.audit("offer") == []
+                ids = [
+                    await store.append_audit("offer", {"action": action, "actor": "test"})
+                    for action in ("start", "advance", "rollback")
+                ]
+                assert [order(i) for i in ids] == sorted({order(i) for i in ids})
+                entries = await store.audit("offer")
+                assert entries == [
+                    (ids[0], {"action": "start", "actor": "test"}),
+                    (ids[1], {"action": "advance", "actor": "test"}),
+                    (ids[2], {"action": "rollback", "actor": "test"}),
+                ]
+                assert [i for i, _ in await store.audit("offer", count=2)] == ids[1:]
+                assert await store.audit("offer", count=0) == []
+                assert await store.audit("banner") == []
+                with pytest.raises(ValueError, match="field"):
+                    await store.append_audit("offer", {})
+
+        asyncio.run(scenario())
+
+    def test_locks(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                assert await store.acquire_lock("evaluator", "a", 0.5)
+                assert not await store.acquire_lock("evaluator", "b", 30)
+                assert await store.acquire_lock("evaluator", "a", 30)  # renewed for 30 s
+                await asyncio.sleep(0.6)  # past the first TTL: only the renewal holds it
+                assert not await store.acquire_lock("evaluator", "b", 30)
+                await store.release_lock("evaluator", "b")  # not b's to release
+                assert not await store.acquire_lock("evaluator", "b", 30)
+                assert await store.acquire_lock("other", "b", 30)  # locks are independent
+                await store.release_lock("evaluator", "a")
+                assert await store.acquire_lock("evaluator", "b", 0.05)
+                await asyncio.sleep(0.15)  # b's lock expires by itself
+                assert await store.acquire_lock("evaluator", "a", 30)
+                with pytest.raises(ValueError, match="TTL"):
+                    await store.acquire_lock("evaluator", "a", 0)
+
+        asyncio.run(scenario())
+
+    def test_reset_forgets_one_experiment(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                for name in ("offer", "banner"):
+                    batch = [exposure(f"v{i}", experiment=name) for i in range(50)] + [
+                        conversion("v1", experiment=name, value=3.0)
+                    ]
+                    await store.record(batch)
+                    await store.set_state(name, {"version": 1}, expected_version=None)
+                    await store.append_audit(name, {"action": "start"})
+                await store.reset("offer")
+                assert (await store.counts("offer")).cells == {}
+                assert await store.get_state("offer") is None
+                assert await store.audit("offer") == []
+                assert await store.experiments() == ["banner"]
+                # Its de-duplication marks went too: the same visitor counts again.
+                assert (await store.record([exposure("v1")])).counted == 1
+                banner = (await store.counts("banner")).cells[("control", "desktop", "evening")]
+                assert (banner.exposures, banner.conversions) == (50, {"booked": 1})
+                assert await store.get_state("banner") == {"version": 1}
+                if isinstance(store, RedisStore):
+                    await store.reset("offer")
+                    assert await keys_of(store, "*{offer}*") == []
+
+        asyncio.run(scenario())
+
+    def test_experiments_lists_names_with_counts_or_state(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open() as store:
+                assert await store.experiments() == []
+                await store.record([exposure("v1", experiment="zebra")])
+                await store.set_state("alpha", {"version": 1}, expected_version=None)
+                await store.set_state("ghost", {"version": 1}, expected_version=7)  # refused
+                await store.record([conversion("v1", experiment="middle")])
+                assert await store.experiments() == ["alpha", "middle", "zebra"]
+
+        asyncio.run(scenario())
+
+    def test_prefixes_isolate_stores(self, backend: Backend) -> None:
+        async def scenario() -> None:
+            async with backend.open(prefix="one:") as one, backend.open(prefix="two:") as two:
+                assert (one.prefix, two.prefix) == ("one:", "two:")
+                await one.record([exposure("v1")])
+                await one.set_state("offer", {"version": 1}, expected_version=None)
+                await one.append_audit("offer", {"action": "start"})
+                assert await one.acquire_lock("evaluator", "a", 30)
+                assert (await two.record([exposure("v1")])).counted == 1  # own marks
+                assert await two.get_state("offer") is None
+                assert await two.audit("offer") == []
+                assert await two.acquire_lock("evaluator", "b", 30)
+                await two.reset("offer")
+                assert (await one.counts("offer")).cells[
+                    ("control", "desktop", "evening")
+                ].exposures == 1
+                assert await one.experiments() == ["offer"]
+                assert await two.experiments() == []
+
+        asyncio.run(scenario())
+
+    def test_url_options(self, backend: Backend) -> None:
+        separator = "&" if "?" in backend.url else "?"
+
+        async def scenario() -> None:
+            url = f"{backend.url}{separator}prefix=myapp:&visitor_ttl=86400"
+            for store in (store_from_url(url), store_from_url(url, prefix="code:")):
+                try:
+                    assert isinstance(store, MemoryStore | RedisStore)
+                    assert store.window.ttl == 86400.0
+                    assert store.prefix in ("myapp:", "code:")  # keywords beat the URL
+                finally:
+                    await store.close()
+            default = store_from_url(backend.url)
+            try:
+                assert isinstance(default, MemoryStore | RedisStore)
+                assert (default.prefix, default.window.ttl) == ("daypart:", 90 * 24 * 3600)
+            finally:
+                await default.close()
+            for bad in ("visitor_ttl=0", "visitor_ttl=-5", "visitor_ttl=soon", "colour=red"):
+                with pytest.raises(StoreError, match=r"visitor_ttl|colour"):
+                    store_from_url(f"{backend.url}{separator}{bad}")
+            with pytest.raises(StoreError, match="colour"):
+                store_from_url(backend.url, colour="red")
+
+        asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "url", ["mongodb://localhost/0", "localhost:6379", "", "memcached://x", "redis:/x"]
+)
+def test_unknown_store_url(url: str) -> None:
+    with pytest.raises(StoreError, match=r"memory://.*redis://.*rediss://.*redis\+cluster://"):
+        store_from_url(url)
+
+
+def test_store_from_url_picks_the_client() -> None:
+    async def scenario() -> None:
+        for url, client_type in [
+            ("redis://localhost:6379/2", redis.asyncio.Redis),
+            ("rediss://localhost:6380/0", redis.asyncio.Redis),
+            ("redis+cluster://localhost:7000", redis.asyncio.RedisCluster),
+        ]:
+            store = store_from_url(url)
+            try:
+                assert isinstance(store, RedisStore)
+                assert isinstance(store.client, client_type)
+            finally:
+                await store.close()
+        assert isinstance(store_from_url("memory://"), MemoryStore)
+
+    asyncio.run(scenario())
+
+
+# -- Redis only ------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def redis_backend(request: pytest.FixtureRequest) -> Backend:
+    url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+    return Backend(request.param, url)
+
+
+class CountingConnection(redis.asyncio.Connection):
+    """Counts writes to the socket: each is one round trip (a pipeline writes once)."""
+
+    writes = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.writes += 1
+        await super().send_packed_command(command, check_health)
+
+
+class TestRedisStore:
+    def test_one_experiment_lives_in_one_cluster_slot(self, redis_backend: Backend) -> None:
+        async def scenario() -> None:
+            async with redis_backend.open() as store:
+                await store.record(
+                    [exposure(f"visitor-{i}") for i in range(200)]
+                    + [conversion(f"visitor-{i}", value=1.0) for i in range(20)]
+                )
+                await store.set_state("offer", {"version": 1}, expected_version=None)
+                await store.append_audit("offer", {"action": "start"})
+                keys = await keys_of(store, "daypart:{offer}:*")
+                assert len(keys) > 100  # the marks spread over many shards, in one slot
+                assert {key_slot(key.encode()) for key in keys} == {key_slot(b"offer")}
+                kinds = {key.split(":")[2] for key in keys}
+                assert kinds == {"counts", "state", "audit", "seen"}
+
+        asyncio.run(scenario())
+
+    def test_visitor_marks_carry_a_ttl(self, redis_backend: Backend) -> None:
+        ttl = 600.0
+
+        async def scenario() -> None:
+            async with redis_backend.open(visitor_ttl=ttl) as store:
+                assert isinstance(store, RedisStore)
+                await store.record([exposure("v1"), conversion("v2")])
+                marks = await keys_of(store, "daypart:{offer}:seen:*")
+                assert marks
+                for key in marks:
+                    millis = await store.client.pttl(key)
+                    assert ttl * 1000 - 5000 < millis <= (ttl + store.window.period) * 1000
+                for key in await keys_of(store, "daypart:{offer}:c*"):
+                    assert await store.client.ttl(key) == -1  # the counts stay
+
+        asyncio.run(scenario())
+
+    def test_scripts_reload_after_script_flush(self, redis_backend: Backend) -> None:
+        async def scenario() -> None:
+            async with redis_backend.open() as store:
+                assert isinstance(store, RedisStore)
+                assert (await store.record([exposure("v1")])).counted == 1
+                await store.client.script_flush()
+                assert (await store.record([exposure("v1"), exposure("v2")])).counted == 1
+                await store.client.script_flush()
+                assert await store.set_state("offer", {"version": 1}, expected_version=None)
+                await store.client.script_flush()
+                assert await store.acquire_lock("evaluator", "a", 30)
+                await store.client.script_flush()
+                await store.release_lock("evaluator", "a")
+                assert await store.acquire_lock("evaluator", "b", 30)
+
+        asyncio.run(scenario())
+
+    def test_unreachable_redis_raises_store_unavailable_quickly(self) -> None:
+        async def scenario() -> None:
+            store = store_from_url(f"redis://127.0.0.1:{free_port()}/0")
+            try:
+                calls: list[Callable[[], Awaitable[object]]] = [
+                    store.ping,
+                    lambda: store.record([exposure("v1")]),
+                    lambda: store.counts("offer"),
+                    store.experiments,
+                    lambda: store.get_state("offer"),
+                    lambda: store.set_state("offer", {"version": 1}, expected_version=None),
+                    lambda: store.append_audit("offer", {"action": "start"}),
+                    lambda: store.audit("offer"),
+                    lambda: store.acquire_lock("evaluator", "a", 30),
+                    lambda: store.release_lock("evaluator", "a"),
+                    lambda: store.reset("offer"),
+                ]
+                for call in calls:
+                    started = time.monotonic()
+                    with pytest.raises(StoreUnavailable) as caught:
+                        await call()
+                    assert not isinstance(caught.value, redis.RedisError)
+                    assert isinstance(caught.value.__cause__, redis.ConnectionError)
+                    assert time.monotonic() - started < 2.0
+            finally:
+                await store.close()
+
+        asyncio.run(scenario())
+
+    def test_other_redis_errors_become_store_errors(self, redis_backend: Backend) -> None:
+        async def scenario() -> None:
+            async with redis_backend.open() as store:
+                assert isinstance(store, RedisStore)
+                await store.client.set("daypart:{offer}:counts", "not a hash")
+                for call in (store.counts("offer"), store.record([exposure("v1")])):
+                    with pytest.raises(StoreError) as caught:
+                        await call
+                    assert type(caught.value) is StoreError  # not StoreUnavailable
+                    assert isinstance(caught.value.__cause__, redis.ResponseError)
+
+        asyncio.run(scenario())
+
+    def test_reconnects_after_a_restart(self, redis_url: str, redis_server: RedisServer) -> None:
+        async def scenario() -> None:
+            async with Backend("redis", redis_url).open() as store:
+                assert (await store.record([exposure("v1")])).counted == 1
+                redis_server.stop()
+                try:
+                    with pytest.raises(StoreUnavailable):
+                        await store.record([exposure("v2")])
+                finally:
+                    redis_server.start()
+                # A fresh, empty Redis without the scripts: the pool reconnects and the
+                # scripts are loaded again, with no help from the caller.
+                assert (await store.record([exposure("v2")])).counted == 1
+                await store.ping()
+
+        asyncio.run(scenario())
+
+    def test_record_is_one_round_trip_per_batch(self, redis_url: str) -> None:
+        async def scenario() -> None:
+            backend = Backend("redis", redis_url)
+            async with backend.open(connection_class=CountingConnection) as store:
+                await store.record([exposure("warm-up")])  # connect, load the script
+                batch: list[Record] = []
+                for i in range(500):
+                    name = ("offer", "banner", "footer")[i % 3]
+                    batch.append(exposure(f"v{i}", experiment=name))
+                    if i % 10 == 0:
+                        batch.append(conversion(f"v{i}", experiment=name, value=2.0))
+                CountingConnection.writes = 0
+                result = await store.record(batch)
+                assert result.counted == len(batch)
+                assert CountingConnection.writes == 1
+                assert (await store.record(batch)).duplicates == len(batch)
+                assert CountingConnection.writes == 2
+                await store.record([])
+                assert CountingConnection.writes == 2
+
+        asyncio.run(scenario())

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daypart.middleware.visitor import (
+    MAX_MARKS,
+    CookieSigner,
+    Mark,
+    VisitorCookie,
+    experiment_code,
+    new_visitor_id,
+)
+
+SIGNER = CookieSigner("a-test-secret-of-enough-length")
+
+
+def test_round_trip_with_marks() -> None:
+    cookie = VisitorCookie(new_visitor_id()).with_mark(
+        Mark(experiment_code("evening-offer", "s1"), "offer", "desktop", "evening")
+    )
+    assert SIGNER.load(SIGNER.dump(cookie)) == cookie
+
+
+def test_marks_are_bounded_oldest_first() -> None:
+    cookie = VisitorCookie(new_visitor_id())
+    for i in range(MAX_MARKS + 3):
+        cookie = cookie.with_mark(Mark(experiment_code(f"e{i}", ""), "a", "mobile", "other"))
+    assert len(cookie.marks) == MAX_MARKS
+    assert cookie.mark_for(experiment_code("e0", "")) is None
+    assert SIGNER.load(SIGNER.dump(cookie)) == cookie
+
+
+def test_a_new_salt_is_a_new_experiment() -> None:
+    assert experiment_code("x", "a") != experiment_code("x", "b")
+
+
+def test_tampering_is_a_new_visitor() -> None:
+    value = SIGNER.dump(VisitorCookie(new_visitor_id()))
+    payload, _, signature = value.rpartition(".")
+    forged = payload.replace(payload.split(".")[1], "A" * 16) + "." + signature
+    assert SIGNER.load(forged) is None
+    assert CookieSigner("another-secret-of-enough-length").load(value) is None
+
+
+@given(st.text(max_size=300))
+def test_garbage_never_raises(value: str) -> None:
+    assert SIGNER.load(value) is None or isinstance(SIGNER.load(value), VisitorCookie)
+
+
+def test_short_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        CookieSigner("short")
