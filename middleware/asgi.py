@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 
 from daypart.experiments.evaluator import Evaluator
@@ -47,6 +48,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 logger = logging.getLogger("daypart")
 
 DEFAULT_EXCLUDE = ("/static/**", "/favicon.ico", "/robots.txt")
+_NO_COOKIES: Mapping[str, str] = MappingProxyType({})
+_COOKIE_CACHE_SIZE = 8192
+_MAX_CACHED_COOKIE_HEADER = 1024
+_HEADER_CACHE_SIZE = 256
 NOT_STARTED = RolloutState()
 
 
@@ -95,12 +100,18 @@ class AdaptiveMiddleware:
         self.cookie_name = cookie_name
         self.cookie_max_age = cookie_max_age
         self._cookie_key = cookie_name
-        self.exclude = tuple(compile_glob(pattern) for pattern in exclude)
+        # One alternation instead of a loop of patterns: one regex call per request.
+        globs = [compile_glob(pattern).pattern for pattern in exclude]
+        self.exclude = re.compile("|".join(f"(?:{g})" for g in globs)) if globs else None
         self.admin_prefix = admin_prefix.rstrip("/")
         self.admin_token = admin_token or os.environ.get("DAYPART_ADMIN_TOKEN")
         self.vary = tuple(vary)
         self.clock = clock
         self.minutes = MinuteCache()
+        self._record_conversion = self.record_conversion  # bound once, not per request
+        self._cookie_cache: dict[str, Mapping[str, str]] = {}
+        self._vary_cache: dict[bytes, bytes] = {}
+        self._private_cache: dict[bytes, bytes] = {}
         self.states: dict[str, RolloutState] = {}
         self.recorder = Recorder(
             self.store, batch_size=batch_size, interval=flush_interval, max_buffer=max_buffer
@@ -132,10 +143,9 @@ class AdaptiveMiddleware:
             self.background.ensure_started()  # the beacon records, so the flusher must run
             await self.admin_app(scope, receive, send)
             return
-        for pattern in self.exclude:
-            if pattern.fullmatch(path):
-                await self.app(scope, receive, send)
-                return
+        if self.exclude is not None and self.exclude.fullmatch(path):
+            await self.app(scope, receive, send)
+            return
         self.background.ensure_started()
         await self._serve(scope, receive, send)
 
@@ -167,9 +177,10 @@ class AdaptiveMiddleware:
         hints: dict[str, str] | None = None
         opted_out = False
         headers: dict[str, str] = {}
-        wanted = engine.wanted_headers
+        wanted = engine.wanted_headers  # raw name -> str name
         for raw_name, raw_value in scope["headers"]:
-            if raw_name not in wanted:
+            header_name = wanted.get(raw_name)
+            if header_name is None:
                 continue
             value = raw_value.decode("latin-1")
             if raw_name == b"user-agent":
@@ -181,13 +192,12 @@ class AdaptiveMiddleware:
                 hints = {"sec-ch-ua-mobile": value}
             elif raw_name in (b"dnt", b"sec-gpc"):
                 opted_out = opted_out or value.strip() == "1"
-            headers[raw_name.decode("latin-1")] = value
+            headers[header_name] = value
         device = device_class(user_agent, hints)
-        cookies: Mapping[str, str] = cookie_parser(cookie_header) if cookie_header else {}
+        cookies = self._cookies(cookie_header) if cookie_header else _NO_COOKIES
         zone = engine.site_zone
-        for source in engine.timezone_sources:
-            source_of = cookies if source.kind == "cookie" else headers
-            name = source_of.get(source.name)
+        for from_cookie, source_name in engine.zone_sources:
+            name = (cookies if from_cookie else headers).get(source_name)
             if name:
                 found = zone_named(unquote(name) if "%" in name else name)
                 if found is not None:
@@ -198,30 +208,48 @@ class AdaptiveMiddleware:
         dayparts, segment = engine.matcher.dayparts_at(local.weekday, local.minute)
         tracked = device != "bot" and not opted_out
         cookie = self.signer.load(cookies.get(self._cookie_key)) if tracked else None
+        new_visitor = cookie is None
+        # Positional arguments: this runs on every request (see the field order).
         decision = Decision(
-            device=device,
-            zone=zone,
-            epoch=epoch,
-            dayparts=dayparts,
-            segment=segment,
-            visitor_id=cookie.visitor_id if cookie else (new_visitor_id() if tracked else None),
-            new_visitor=cookie is None,
-            tracked=tracked,
-            cookie=cookie,
-            _convert=self.record_conversion,
+            device,
+            zone,
+            epoch,
+            dayparts,
+            segment,
+            None,
+            None,
+            None,
+            None,
+            cookie.visitor_id if cookie else (new_visitor_id() if tracked else None),
+            new_visitor,
+            tracked,
+            cookie,
+            self._record_conversion,
         )
         context = Context(
-            device=device,
-            local=local,
-            dayparts=dayparts,
-            path=scope["path"],
-            method=scope["method"],
-            query_string=scope.get("query_string", b""),
-            headers=headers,
-            cookies=cookies,
-            new_visitor=decision.new_visitor,
+            device,
+            local,
+            dayparts,
+            scope["path"],
+            scope["method"],
+            scope.get("query_string", b""),
+            headers,
+            cookies,
+            new_visitor,
         )
         return decision, context
+
+    def _cookies(self, header: str) -> Mapping[str, str]:
+        # A returning visitor sends the same Cookie header on every request: parse it once.
+        # The parsed mapping is shared, so it is read-only (MappingProxyType).
+        found = self._cookie_cache.get(header)
+        if found is None:
+            found = MappingProxyType(cookie_parser(header))
+            if len(header) <= _MAX_CACHED_COOKIE_HEADER:
+                if len(self._cookie_cache) >= _COOKIE_CACHE_SIZE:
+                    self._cookie_cache.clear()
+                self._cookie_cache[header] = found
+        return found
 
     def decide(self, decision: Decision, context: Context, engine: Engine) -> Mark | None:
         """Fill in rule, variant and arm; returns a new exposure mark when the visitor just
@@ -298,35 +326,79 @@ class AdaptiveMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
+                headers = list(message.get("headers", ()))
                 if variant is not None:
-                    headers["vary"] = merge_vary(headers.get("vary"), self.vary)
-                    headers["cache-control"] = make_private(headers.get("cache-control"))
+                    self._make_private(headers)
                 if cookie_value is not None:
-                    headers.append("set-cookie", self._cookie_header(cookie_value, secure))
+                    headers.append((b"set-cookie", self._cookie_header(cookie_value, secure)))
                 if goals:
                     self._response_goals(decision, goals, message["status"], headers)
+                message["headers"] = headers
             await send(message)
 
         await self.app(inner_scope, receive, send_wrapper)
 
-    def _cookie_header(self, value: str, secure: bool) -> str:
+    def _make_private(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Add our Vary names and ``private`` to the app's own headers, in place. Both merges
+        depend only on the app's value, so they are remembered (a site sends few values)."""
+        vary_at = cache_at = -1
+        for index, (name, _) in enumerate(headers):
+            lowered = name.lower()
+            if lowered == b"vary" and vary_at < 0:
+                vary_at = index
+            elif lowered == b"cache-control" and cache_at < 0:
+                cache_at = index
+        self._merge_into(headers, vary_at, b"vary", self._vary_cache, self._merged_vary)
+        self._merge_into(
+            headers, cache_at, b"cache-control", self._private_cache, self._merged_private
+        )
+
+    @staticmethod
+    def _merge_into(
+        headers: list[tuple[bytes, bytes]],
+        index: int,
+        name: bytes,
+        cache: dict[bytes, bytes],
+        merge: Callable[[bytes], bytes],
+    ) -> None:
+        existing = headers[index][1] if index >= 0 else b""
+        merged = cache.get(existing)
+        if merged is None:
+            merged = merge(existing)
+            if len(cache) >= _HEADER_CACHE_SIZE:
+                cache.clear()
+            cache[existing] = merged
+        if index >= 0:
+            headers[index] = (name, merged)
+        else:
+            headers.append((name, merged))
+
+    def _merged_vary(self, existing: bytes) -> bytes:
+        return merge_vary(existing.decode("latin-1"), self.vary).encode("latin-1")
+
+    @staticmethod
+    def _merged_private(existing: bytes) -> bytes:
+        return make_private(existing.decode("latin-1")).encode("latin-1")
+
+    def _cookie_header(self, value: str, secure: bool) -> bytes:
         attributes = f"Path=/; Max-Age={self.cookie_max_age}; HttpOnly; SameSite=Lax"
-        return f"{self.cookie_name}={value}; {attributes}{'; Secure' if secure else ''}"
+        cookie = f"{self.cookie_name}={value}; {attributes}{'; Secure' if secure else ''}"
+        return cookie.encode("latin-1")
 
     def _response_goals(
         self,
         decision: Decision,
         goals: tuple[CompiledGoal, ...],
         status: int,
-        headers: MutableHeaders,
+        headers: list[tuple[bytes, bytes]],
     ) -> None:
         for goal in goals:
             if not goal.matches_status(status):
                 continue
             value: float | None = None
-            if goal.goal.value_header is not None:
-                value = parse_value(headers.get(goal.goal.value_header))
+            if goal.value_header is not None:
+                raw = next((v for n, v in headers if n.lower() == goal.value_header), None)
+                value = None if raw is None else parse_value(raw.decode("latin-1"))
             self.record_conversion(decision, goal.goal.name, value)
 
     # -- conversions ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ swapped in one assignment, so a request always sees one consistent rule set."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from daypart.experiments.allocation import Allocator
@@ -13,6 +13,8 @@ from daypart.rules.glob import compile_glob
 from daypart.rules.localtime import zone_named
 from daypart.rules.matcher import Matcher
 from daypart.rules.model import Experiment, Goal, RuleSet, Variant
+
+_REWRITE_CACHE_SIZE = 4096
 
 # Headers every request is looked at for, whatever the rules say.
 BASE_HEADERS = frozenset({b"user-agent", b"cookie", b"sec-ch-ua-mobile", b"dnt", b"sec-gpc"})
@@ -24,6 +26,8 @@ class CompiledVariant:
     rewrite: tuple[str, ...] | None  # the template split at "{path}"
     headers: tuple[tuple[bytes, bytes], ...]
     header_names: frozenset[bytes]
+    # path -> (rewritten path, raw_path); the rule set's lifetime, bounded
+    rewrites: dict[str, tuple[str, bytes]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def build(cls, variant: Variant) -> CompiledVariant:
@@ -42,6 +46,18 @@ class CompiledVariant:
     def changes_request(self) -> bool:
         return self.rewrite is not None or bool(self.headers)
 
+    def _rewrite(self, path: str) -> tuple[str, bytes]:
+        # Sites have few distinct paths per variant: remember them (bounded).
+        cache = self.rewrites
+        found = cache.get(path)
+        if found is None:
+            rewritten = self.rewritten_path(path)
+            found = (rewritten, quote(rewritten).encode("ascii"))
+            if len(cache) >= _REWRITE_CACHE_SIZE:
+                cache.clear()
+            cache[path] = found
+        return found
+
     def rewritten_path(self, path: str) -> str:
         assert self.rewrite is not None  # callers check changes_request first
         rewritten = path.join(self.rewrite)
@@ -49,11 +65,9 @@ class CompiledVariant:
         return re.sub(r"/{2,}", "/", rewritten)
 
     def apply(self, scope: dict[str, object]) -> dict[str, object]:
-        scope = dict(scope)
+        """The scope the app sees; ``scope`` is the caller's own copy, changed in place."""
         if self.rewrite is not None:
-            path = self.rewritten_path(str(scope["path"]))
-            scope["path"] = path
-            scope["raw_path"] = quote(path).encode("ascii")
+            scope["path"], scope["raw_path"] = self._rewrite(str(scope["path"]))
         if self.headers:
             original = scope["headers"]
             assert isinstance(original, list | tuple)
@@ -70,6 +84,7 @@ class CompiledGoal:
     path: re.Pattern[str] | None
     status_class: int | None  # 2 for "2xx"
     status_code: int | None
+    value_header: bytes | None  # lower-case, as raw response headers are compared
 
     @classmethod
     def build(cls, goal: Goal) -> CompiledGoal:
@@ -85,6 +100,7 @@ class CompiledGoal:
             None if goal.path is None else compile_glob(goal.path),
             status_class,
             status_code,
+            None if goal.value_header is None else goal.value_header.lower().encode("latin-1"),
         )
 
     def matches_request(self, method: str, path: str) -> bool:
@@ -110,10 +126,7 @@ class Engine:
         if zone is None:  # the loader validated it; only a hand-built RuleSet gets here
             raise ValueError(f"unknown timezone {ruleset.site.timezone!r}")
         self.site_zone = zone
-        self.timezone_headers = tuple(
-            s.name for s in ruleset.site.timezone_from if s.kind == "header"
-        )
-        self.timezone_sources = ruleset.site.timezone_from
+        self.zone_sources = tuple((s.kind == "cookie", s.name) for s in ruleset.site.timezone_from)
         self.variants = {name: CompiledVariant.build(v) for name, v in ruleset.variants.items()}
         self.catch_all = ruleset.catch_all
         self.experiments: dict[str, Experiment] = dict(ruleset.experiments)
@@ -126,9 +139,17 @@ class Engine:
         self.pages = None if paths is None else tuple(compile_glob(glob) for glob in paths)
         self.goals = tuple(CompiledGoal.build(g) for g in ruleset.goals.values())
         self.response_goals = tuple(g for g in self.goals if g.path is not None)
-        self.wanted_headers = BASE_HEADERS | frozenset(
-            name.encode("latin-1") for name in self.matcher.rule_headers
+        # Most requests are GETs and most goals are POSTs: skip the path globs early.
+        self._goal_methods = (
+            None
+            if any(g.method is None for g in self.response_goals)
+            else frozenset(g.method for g in self.response_goals)
         )
+        self.wanted_headers = {
+            raw: raw.decode("latin-1")
+            for raw in BASE_HEADERS
+            | frozenset(name.encode("latin-1") for name in self.matcher.rule_headers)
+        }
         self.needs_cookies = bool(self.matcher.rule_cookies) or any(
             s.kind == "cookie" for s in ruleset.site.timezone_from
         )
@@ -138,7 +159,9 @@ class Engine:
         return self.pages is None or any(p.fullmatch(path) for p in self.pages)
 
     def goals_for_request(self, method: str, path: str) -> tuple[CompiledGoal, ...]:
-        if not self.response_goals:
+        if not self.response_goals or (
+            self._goal_methods is not None and method not in self._goal_methods
+        ):
             return ()
         return tuple(g for g in self.response_goals if g.matches_request(method, path))
 

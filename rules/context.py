@@ -29,6 +29,9 @@ class Context:
     def query(self) -> Mapping[str, str]:
         # Parsed only when a rule asks: most requests never look at the query.
         if self._query is None:
+            if not self.query_string:
+                self._query = {}
+                return self._query
             # Bounded work for hostile query strings: a prefix is enough for UTM tags.
             raw = self.query_string[:_MAX_QUERY_BYTES].decode("latin-1")
             pairs = parse_qsl(raw, keep_blank_values=True)[:_MAX_QUERY_FIELDS]

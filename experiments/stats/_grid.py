@@ -65,6 +65,11 @@ COMPARE_CORE = (1.2, 2.7, 4.5, 7.0)
 COMPARE_TAIL = (0.5, 1.0)
 FINE_CORE = (0.6, 1.2, 1.9, 2.7, 3.6, 4.5, 5.7, 7.0)
 FINE_TAIL = (0.25, 0.5, 0.75, 1.0)
+# Densities below e**-138 = 1e-60 are set to exactly zero before they are multiplied
+# further: products of such values become subnormal floats, which the CPU handles a
+# hundred times slower than normal ones (measured: exp into the subnormal range costs
+# 80 ns an element instead of 0.6 ns) and which change no result at the 1e-10 level.
+LOG_TINY = -138.0
 _GAUSSIAN_END = 9.5  # Gaussian tail mass beyond 9.5 sd is 2e-21
 _EXPONENTIAL_DROP = 45.0  # e**-45 = 3e-20 of the peak in an exponential tail
 
@@ -99,12 +104,26 @@ def breakpoints(
 def log_x(t: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``(log x, log(1 - x))`` for ``x = expit(t)``, each accurate to a few ulp.
 
-    Both are computed directly (not one from the other): with ``b`` = 10 million failures,
-    ``b * log(1 - x)`` must not inherit the rounding of ``log x - t``."""
+    Neither is computed from the other by subtracting ``t`` where that would cancel: with
+    ten million failures, ``b * log(1 - x)`` must not inherit the rounding of ``t``."""
     clipped = np.clip(t, -700.0, 700.0)
-    log_p: FloatArray = -np.log1p(np.exp(-clipped))
-    log_q: FloatArray = -np.log1p(np.exp(clipped))
+    softplus = np.log1p(np.exp(-np.abs(clipped)))  # log(1 + e**-|t|)
+    log_p: FloatArray = np.minimum(clipped, 0.0) - softplus
+    log_q: FloatArray = -np.maximum(clipped, 0.0) - softplus
     return log_p, log_q
+
+
+def exp_flushed(log_values: FloatArray) -> FloatArray:
+    """``exp`` in place, with values below ``exp(LOG_TINY)`` flushed to zero."""
+    np.copyto(log_values, -np.inf, where=log_values < LOG_TINY)
+    result: FloatArray = np.exp(log_values, out=log_values)
+    return result
+
+
+def cdf_floor(arms: int) -> float:
+    """CDF values below this are set to zero, so that a product over all ``arms`` CDFs
+    (times a density and a weight) stays a normal float."""
+    return max(1e-60, 10.0 ** (-250.0 / arms))
 
 
 def log_density(
@@ -120,8 +139,11 @@ class Tables:
     """Quadrature nodes of a batch of problems and each arm's density and CDF there.
 
     Shapes: ``t``, ``weight``, ``log_p``, ``log_q``: (R, N); ``density``, ``cdf``: (R, k, N);
-    ``edges``: (R, P), the breakpoints. ``density`` is that of ``logit(p)``, normalised so
-    that ``(density * weight).sum(-1) == 1``.
+    ``edges``: (R, P), the breakpoints; ``log_norm``: (R, k). ``density`` is that of
+    ``logit(p)``, normalised so that ``(density * weight).sum(-1) == 1``: ``log_norm`` is
+    the log of the normalising constant that achieves it, to use for the same density
+    elsewhere (it replaces ``betaln(a, b)``, which SciPy computes with an absolute error
+    of 2e-8 at ten million visitors — far more than the 1e-10 the integrals reach).
     """
 
     t: FloatArray
@@ -131,6 +153,7 @@ class Tables:
     density: FloatArray
     cdf: FloatArray
     edges: FloatArray
+    log_norm: FloatArray
 
 
 def tabulate(a: FloatArray, b: FloatArray, edges: FloatArray) -> Tables:
@@ -143,8 +166,9 @@ def tabulate(a: FloatArray, b: FloatArray, edges: FloatArray) -> Tables:
     log_p, log_q = log_x(t)
     density = np.multiply(a[..., None], log_p[:, None, :])
     density += b[..., None] * log_q[:, None, :]
-    density -= special.betaln(a, b)[..., None]
-    np.exp(density, out=density)
+    log_beta = special.betaln(a, b)
+    density -= log_beta[..., None]
+    exp_flushed(density)
     blocks = density.reshape(rows, arms, intervals, ORDER)
     cdf = np.matmul(blocks.reshape(-1, ORDER), PARTIAL).reshape(rows, arms, intervals, ORDER)
     cdf *= half[:, None, :, None]
@@ -156,5 +180,9 @@ def tabulate(a: FloatArray, b: FloatArray, edges: FloatArray) -> Tables:
     cdf += before[..., None]
     cdf /= total[..., None]
     density /= total
+    np.copyto(cdf, 0.0, where=cdf < cdf_floor(arms))
     weight = (half[..., None] * WEIGHTS).reshape(rows, nodes)
-    return Tables(t, weight, log_p, log_q, density, cdf.reshape(rows, arms, nodes), edges)
+    log_norm = log_beta + np.log(total[..., 0])
+    return Tables(
+        t, weight, log_p, log_q, density, cdf.reshape(rows, arms, nodes), edges, log_norm
+    )

@@ -86,6 +86,8 @@ def _logit_quantile(a: FloatArray, b: FloatArray, probability: float) -> FloatAr
         step = np.where(solved, current, step)
         moved = np.abs(step - current)
         t[active] = step
-        done = solved | (moved <= 1e-12 * spread[active] + 1e-15)
+        # Halley's error cubes each step: one that moved less than 1e-4 spreads leaves
+        # an error of order 1e-12 spreads.
+        done = solved | ~outside & (moved <= 1e-4 * spread[active])
         active = active[~done]
     return t

@@ -21,6 +21,7 @@ async def page(request: Request) -> Response:
     return JSONResponse(
         {
             "path": request.url.path,
+            "pid": os.getpid(),  # which worker answered
             "offer": request.headers.get("x-offer"),
             "decision": None if decision is None else decision.to_dict(),
         }

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,19 +63,24 @@ class Tally:
         self.revenue: Counter[Key] = Counter()
         self.statuses: Counter[int] = Counter()
         self.slowest = 0.0  # seconds, the slowest page of the run
+        self.workers: set[int] = set()  # process ids that answered
 
 
 async def visit(
     client: httpx.AsyncClient, rng: random.Random, zones: list[str], tally: Tally
 ) -> None:
+    """One visitor: its own cookies, sent by hand because the client is shared."""
     agent = rng.choices([a for a, _ in AGENTS], weights=[w for _, w in AGENTS])[0]
-    headers = {"User-Agent": agent}
-    client.cookies.set("tz", rng.choice(zones))
+    headers = {"User-Agent": agent, "Cookie": f"tz={rng.choice(zones)}"}
     started = time.monotonic()
     first = await client.get(rng.choice(["/", "/trips/lisbon"]), headers=headers)
     tally.slowest = max(tally.slowest, time.monotonic() - started)
     tally.statuses[first.status_code] += 1
     decision = first.json()["decision"]
+    tally.workers.add(first.json().get("pid", 0))
+    visitor_cookie = first.headers.get("set-cookie", "").split(";")[0]
+    if visitor_cookie:
+        headers["Cookie"] += f"; {visitor_cookie}"
     key: Key | None = None
     if decision["arm"] is not None and decision["new_visitor"]:
         key = (decision["arm"], decision["device"], decision["segment"])
@@ -98,15 +104,23 @@ async def drive(
     evening = evening_zones()
     zones = evening * 4 + ZONES  # most visitors in the experiment's daypart, all zones seen
     semaphore = asyncio.Semaphore(concurrency)
+    transport = None if app is None else httpx.ASGITransport(app=app)
+    # A jar that refuses every cookie: each visitor carries its own (see visit).
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    # No keep-alive: every request is a new connection, which either worker may accept.
+    async with httpx.AsyncClient(
+        base_url=url or "http://site.test",
+        transport=transport,
+        timeout=10,
+        cookies=no_cookies,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    ) as client:
 
-    async def one() -> None:
-        async with semaphore:
-            transport = None if app is None else httpx.ASGITransport(app=app)
-            base = url or "http://site.test"
-            async with httpx.AsyncClient(base_url=base, transport=transport, timeout=10) as client:
+        async def one() -> None:
+            async with semaphore:
                 await visit(client, rng, zones, tally)
 
-    await asyncio.gather(*(one() for _ in range(visitors)))
+        await asyncio.gather(*(one() for _ in range(visitors)))
 
 
 def stored(url: str) -> tuple[Counter[Key], Counter[Key], Counter[Key]]:
@@ -158,6 +172,7 @@ def test_two_uvicorn_workers_count_2000_visitors_exactly(redis_url: str, rules_p
         asyncio.run(drive(url, None, 2000, seed=7, tally=tally))
         found = wait_for(redis_url, tally)
     assert set(tally.statuses) == {200}
+    assert len(tally.workers) == 2  # both workers served and recorded
     assert sum(tally.exposures.values()) > 300  # the experiment really ran
     assert len({device for _, device, _ in tally.exposures}) == 2  # desktop and tablet
     assert found == (tally.exposures, tally.conversions, tally.revenue)
