@@ -73,10 +73,11 @@ class Recorder:
     def pending(self) -> int:
         return len(self._buffer)
 
-    async def flush(self) -> None:
-        """Write everything buffered now; raises StoreError if the store fails."""
+    async def flush(self, *, full_batches_only: bool = False) -> None:
+        """Write everything buffered now (or only whole batches, leaving a remainder for
+        the next round); raises StoreError if the store fails."""
         async with self._flushing:
-            while self._buffer:
+            while len(self._buffer) >= (self.batch_size if full_batches_only else 1):
                 batch = [self._buffer[i] for i in range(min(self.batch_size, len(self._buffer)))]
                 try:
                     result = await self.store.record(batch)
@@ -96,11 +97,18 @@ class Recorder:
         self._wake = asyncio.Event()
         backoff = 0.0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval + backoff)
+            woken = False
+            if backoff:
+                # The store failed: wait it out, however full the buffer gets meanwhile.
+                await asyncio.sleep(backoff)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    woken = await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             self._wake.clear()
             try:
-                await self.flush()
+                # Woken by a full batch: send whole batches only, so that a busy site makes
+                # one round trip per batch_size records; on the interval, send everything.
+                await self.flush(full_batches_only=woken)
                 if backoff:
                     logger.warning("daypart: store reachable again; buffer flushed")
                 backoff = 0.0

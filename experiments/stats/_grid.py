@@ -63,8 +63,8 @@ PARTIAL = _partial_integration_matrix(ORDER)
 # may sit in this arm's tails.
 COMPARE_CORE = (1.2, 2.7, 4.5, 7.0)
 COMPARE_TAIL = (0.5, 1.0)
-FINE_CORE = (0.6, 1.2, 1.9, 2.7, 3.6, 4.5, 5.7, 7.0)
-FINE_TAIL = (0.25, 0.5, 0.75, 1.0)
+FINE_CORE = (0.8, 1.7, 2.7, 3.9, 5.3, 7.0)
+FINE_TAIL = (1 / 3, 2 / 3, 1.0)
 # Densities below e**-138 = 1e-60 are set to exactly zero before they are multiplied
 # further: products of such values become subnormal floats, which the CPU handles a
 # hundred times slower than normal ones (measured: exp into the subnormal range costs
