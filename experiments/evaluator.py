@@ -60,7 +60,15 @@ class Evaluator:
                 self.clock(),
             )
             applied = False
-            if decision.verdict != "hold":
+            if decision.verdict == "hold" and decision.look is not None:
+                await self.rollouts.record_look(
+                    experiment,
+                    state,
+                    decision.look,
+                    reason=decision.reason,
+                    numbers=decision.numbers,
+                )
+            elif decision.verdict != "hold":
                 try:
                     await self.rollouts.act(
                         experiment,

@@ -27,6 +27,9 @@ class GateDecision:
     reason: str
     best_arm: str | None = None
     numbers: dict[str, float | int | str] = field(default_factory=dict)
+    # The whole period of the stage this decision looked at (see ``evaluate_gates``); None
+    # when it did not look at the evidence (too early, or that period was already decided).
+    look: int | None = None
 
 
 def evaluate_gates(
@@ -54,12 +57,26 @@ def evaluate_gates(
             f"{gates.min_stage_seconds / 3600:.1f} h minimum",
             numbers=numbers,
         )
+    # Decisions rest on whole periods of the stage (whole days with a 24 h minimum), taken
+    # once per period: every daypart is represented as often as the others, and checking
+    # once a day instead of every minute keeps continuous monitoring from shipping losers.
+    look = int(age // gates.min_stage_seconds) if gates.min_stage_seconds > 0 else None
+    if look is not None and look <= state.checked:
+        next_look = state.since + (state.checked + 1) * gates.min_stage_seconds
+        return GateDecision(
+            "hold",
+            f"period {state.checked} of stage {state.stage} already decided; next look in "
+            f"{(next_look - now) / 3600:.1f} h",
+            numbers=numbers,
+        )
+    numbers["look"] = look if look is not None else 0
     if min(visitors) < gates.min_visitors_per_arm:
         return GateDecision(
             "hold",
             f"{min(visitors)} visitors in the smallest arm; the gates need "
             f"{gates.min_visitors_per_arm}",
             numbers=numbers,
+            look=look,
         )
     results = analyze(arms, control=0)
     treatments = range(1, len(arms))
@@ -84,6 +101,7 @@ def evaluate_gates(
             f"(gate {gates.rollback_prob_worse_than_control})",
             name,
             numbers,
+            look,
         )
     if beat >= gates.advance_prob_beat_control and loss < gates.advance_expected_loss_below:
         return GateDecision(
@@ -93,6 +111,7 @@ def evaluate_gates(
             f"{gates.advance_expected_loss_below})",
             name,
             numbers,
+            look,
         )
     return GateDecision(
         "hold",
@@ -100,4 +119,5 @@ def evaluate_gates(
         f"loss {loss:.5f}",
         name,
         numbers,
+        look,
     )

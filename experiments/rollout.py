@@ -118,6 +118,37 @@ class Rollouts:
                 return updated
         raise ExperimentError(f"{experiment.name}: state kept changing; try again")
 
+    async def record_look(
+        self,
+        experiment: Experiment,
+        expected: RolloutState,
+        look: int,
+        *,
+        reason: str,
+        numbers: Mapping[str, object],
+    ) -> bool:
+        """Remember that the gates decided "hold" on period ``look`` of the current stage,
+        so they look again only at the next whole period; the audit log keeps the numbers.
+        False when the state changed meanwhile (nothing written)."""
+        updated = expected.next(checked=look)
+        written = await self.store.set_state(
+            experiment.name, updated.to_dict(), expected_version=expected.version
+        )
+        if written:
+            await self.store.append_audit(
+                experiment.name,
+                {
+                    "time": f"{self.clock():.3f}",
+                    "actor": "evaluator",
+                    "action": "hold",
+                    "reason": reason,
+                    "from": json.dumps(expected.to_dict(), sort_keys=True),
+                    "to": json.dumps(updated.to_dict(), sort_keys=True),
+                    "numbers": json.dumps(dict(numbers), sort_keys=True, default=str),
+                },
+            )
+        return written
+
     async def ensure_started(self, experiment: Experiment) -> RolloutState:
         """Write the initial state (stage 0, running, since now) if there is none, so the
         minimum stage time counts from the first evaluation, not from the epoch."""

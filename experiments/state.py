@@ -22,6 +22,7 @@ class RolloutState:
     winner: str | None = None
     since: float = 0.0  # when the current stage (or status) began, epoch seconds
     version: int = 0  # bumped by every write; the store compares it (compare-and-set)
+    checked: int = 0  # whole periods of this stage the gates have already decided on
 
     @property
     def enrolling(self) -> bool:
@@ -46,7 +47,11 @@ class RolloutState:
             winner=None if winner is None else str(winner),
             since=float(data.get("since", 0.0)),
             version=int(data.get("version", 0)),
+            checked=int(data.get("checked", 0)),
         )
 
     def next(self, **changes: Any) -> RolloutState:
+        """The state after a write. A new stage or status starts its periods afresh."""
+        if "since" in changes:
+            changes.setdefault("checked", 0)
         return replace(self, version=self.version + 1, **changes)

@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200, help="per scenario (A/A and A/B)")
     parser.add_argument("--rules", type=Path, default=TRAVEL)
     parser.add_argument("--experiment", default="evening-offer")
-    parser.add_argument("--visitors-per-day", type=int, default=2000)
+    parser.add_argument("--visitors-per-day", type=int, default=4000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", action="store_true")

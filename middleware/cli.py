@@ -118,6 +118,7 @@ def _simulate(args: argparse.Namespace) -> int:
         base_rate=args.base_rate,
         uplift=args.uplift,
         visitors_per_day=args.visitors_per_day,
+        channel_share=args.channel_share,
         max_days=args.days,
         seed=args.seed,
     )
@@ -170,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--experiment", default="evening-offer")
     simulate.add_argument("--base-rate", type=float, default=0.10)
     simulate.add_argument("--uplift", type=float, default=0.20, help="relative, e.g. 0.2")
-    simulate.add_argument("--visitors-per-day", type=int, default=2000)
+    simulate.add_argument("--visitors-per-day", type=int, default=4000)
+    simulate.add_argument(
+        "--channel-share", type=float, default=0.05, help="visitors of the audience stage"
+    )
     simulate.add_argument("--days", type=int, default=60)
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--json", action="store_true")

@@ -41,10 +41,10 @@ class SimulationConfig:
     experiment: str = "evening-offer"
     base_rate: float = 0.10
     uplift: float = 0.20  # relative uplift of every non-control arm; 0 for an A/A test
-    visitors_per_day: int = 2000  # arriving in the rule's segment
+    visitors_per_day: int = 4000  # arriving in the rule's segment
     max_days: int = 60
     seed: int = 1
-    channel_share: float = 0.02  # visitors carrying an audience stage's header/cookie/query
+    channel_share: float = 0.05  # visitors carrying an audience stage's header/cookie/query
     gates: Gates | None = None  # override the rule file's gates (for tuning)
 
 

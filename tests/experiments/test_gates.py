@@ -32,6 +32,17 @@ def test_holds_until_the_stage_has_run_its_minimum_time() -> None:
     assert "minimum" in decision.reason
 
 
+def test_looks_once_per_whole_period_of_the_stage() -> None:
+    looked = RolloutState(stage=0, status="running", since=0.0, version=2, checked=1)
+    again = evaluate_gates(EXPERIMENT, looked, [(100, 1000), (104, 1000)], now=1.5 * DAY)
+    assert (again.verdict, again.look) == ("hold", None)
+    assert "already decided" in again.reason
+    assert "next look in 12.0 h" in again.reason
+    later = evaluate_gates(EXPERIMENT, looked, [(100, 1000), (104, 1000)], now=2 * DAY + 60)
+    assert (later.verdict, later.look) == ("hold", 2)
+    assert "not yet conclusive" in later.reason
+
+
 def test_holds_until_every_arm_has_enough_visitors() -> None:
     decision = evaluate_gates(EXPERIMENT, RUNNING, [(10, 299), (100, 5000)], now=2 * DAY)
     assert decision.verdict == "hold"

@@ -157,9 +157,35 @@ def test_evaluator_advances_on_evidence_after_the_minimum_time(store: Store) -> 
 
     first, second, state = run(scenario())
     assert first[0].decision.verdict == "hold"
+    assert first[0].decision.look is None  # too early to look at the evidence
     assert second[0].decision.verdict == "advance"
     assert second[0].applied
     assert state.stage == 1
+
+
+def test_a_hold_look_is_recorded_and_not_repeated_within_the_period(store: Store) -> None:
+    clock = FakeClock()
+    evaluator = Evaluator(store, clock=clock, owner="worker-1")
+
+    async def scenario() -> tuple[Any, Any, RolloutState, list[tuple[str, dict[str, str]]]]:
+        await store.record(exposures("control", 100) + exposures("offer", 100))
+        await evaluator.run_once(RULESET)
+        clock.now += DAY + 1
+        look = await evaluator.run_once(RULESET)  # no conversions: inconclusive
+        clock.now += 3600
+        again = await evaluator.run_once(RULESET)
+        state = await Rollouts(store).state("evening-offer")
+        entries = await store.audit("evening-offer")
+        await store.close()
+        return look, again, state, entries
+
+    look, again, state, entries = run(scenario())
+    assert (look[0].decision.verdict, look[0].decision.look) == ("hold", 1)
+    assert again[0].decision.look is None
+    assert "already decided" in again[0].decision.reason
+    assert (state.stage, state.checked) == (0, 1)
+    assert [e["action"] for _, e in entries] == ["start", "hold"]
+    assert json.loads(entries[1][1]["numbers"])["look"] == 1
 
 
 def test_only_one_evaluator_acts_at_a_time(store: Store) -> None:
