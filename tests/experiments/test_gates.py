@@ -53,14 +53,14 @@ def test_advances_a_clear_winner_and_names_it_with_the_numbers() -> None:
     decision = evaluate_gates(EXPERIMENT, RUNNING, [(100, 1000), (160, 1000)], now=2 * DAY)
     assert decision.verdict == "advance"
     assert decision.best_arm == "offer"
-    assert decision.numbers["prob_beat_control"] > 0.99
-    assert decision.numbers["expected_loss"] < 0.002
+    assert float(decision.numbers["prob_beat_control"]) > 0.99
+    assert float(decision.numbers["expected_loss"]) < 0.002
 
 
 def test_rolls_back_a_clear_loser() -> None:
     decision = evaluate_gates(EXPERIMENT, RUNNING, [(160, 1000), (100, 1000)], now=2 * DAY)
     assert decision.verdict == "rollback"
-    assert decision.numbers["prob_worse_than_control"] > 0.95
+    assert float(decision.numbers["prob_worse_than_control"]) > 0.95
 
 
 def test_holds_while_inconclusive() -> None:

@@ -65,4 +65,4 @@ def test_a_broken_file_at_start_up_fails_loudly(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("version: 1\nrules: {}\n")
     with pytest.raises(RulesError, match=r"broken\.yaml:2:"):
-        AdaptiveMiddleware(lambda *a: None, rules=broken)  # type: ignore[arg-type,return-value]
+        AdaptiveMiddleware(lambda *a: None, rules=broken)  # type: ignore[arg-type]

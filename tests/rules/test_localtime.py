@@ -11,8 +11,8 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 SYDNEY = ZoneInfo("Australia/Sydney")
 
 
-def utc(*args: int) -> float:
-    return datetime(*args, tzinfo=UTC).timestamp()
+def utc(year: int, month: int, day: int, hour: int, minute: int, second: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(
