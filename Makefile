@@ -23,7 +23,6 @@ $(VENV)/.deps-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.deps-demo
 
 $(VENV)/.linked: pyproject.toml | $(VENV)/.deps-demo
-	$(BIN)/pip install -q --no-deps -e .
 	mkdir -p $(TYPECHECK)/daypart
 	for pkg in middleware experiments rules; do ln -sfn ../../../$$pkg $(TYPECHECK)/daypart/$$pkg; done
 	touch $@
