@@ -1,6 +1,693 @@
-"""Placeholder while the report is written."""
+"""The experiment report: what the dashboard, the JSON API, the CSV export and
+``daypart report`` show for each experiment.
+
+``report_from_counts`` is the pure core — rules, counts, rollout state and the time in, a
+frozen ``Report`` out — so it can be tested and benchmarked without a store;
+``build_report``/``build_reports`` read the store and call it.
+
+A report holds the pooled analysis of every arm on the experiment's goal (conversion
+statistics from ``daypart.experiments.stats``, plus revenue per visitor when the goal
+carries values), the same per segment (device × daypart), the sample-ratio check of the
+pooled exposures against the arms' weights, and the verdict the rollout gates would reach
+now (``evaluate_gates``, exactly as the evaluator calls it).
+
+The traffic light (``light``) summarises it for the board:
+
+- ``grey``: nothing to judge — the experiment is paused, rolled back or completed, or has
+  no exposures yet;
+- ``red``: do not trust or do not keep — the sample ratio is off (SRM flagged), or the
+  evidence meets the rollback gate (the best treatment is worse than control with the
+  gate's probability, every arm having the gate's minimum of visitors);
+- ``green``: the evidence meets the advance gate (probability to beat control and expected
+  loss), every arm having the minimum of visitors — even if the stage has not yet run its
+  minimum time, which ``gate`` and ``reasons`` then say;
+- ``amber``: running and not yet conclusive.
+
+``reasons`` lists, in words, why a number should not be trusted yet or why the rollout is
+holding (SRM, too few visitors, the stage's minimum time, not yet conclusive, ...).
+
+``best_arm`` is the arm most likely to be best (pooled), which may be the control — it is
+what "complete" without a named winner ships; ``best_prob_beat_control`` is its
+probability to beat control, None when the control itself leads or there is no data.
+"""
 
 from __future__ import annotations
 
-Report = object
-build_report = build_reports = report_from_counts = None
+import csv
+import io
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from daypart.experiments.gates import GateDecision, evaluate_gates
+from daypart.experiments.pooling import ArmTotals, arm_totals, segments_of
+from daypart.experiments.state import RolloutState
+from daypart.experiments.stats import (
+    ArmResult,
+    RevenueResult,
+    SrmResult,
+    analyze_many,
+    srm_check,
+)
+from daypart.experiments.stats.revenue import (
+    MIN_CONVERSIONS,
+    TOO_FEW_CONVERSIONS,
+    revenue_table,
+)
+from daypart.experiments.stats.srm import TOO_FEW_EXPOSURES
+from daypart.experiments.store.base import Cell, CellKey, ExperimentCounts, Store
+from daypart.rules.model import Arm, Audience, Experiment, RuleSet, Stage
+
+__all__ = [
+    "LIGHTS",
+    "ArmReport",
+    "Report",
+    "ReportInput",
+    "SegmentReport",
+    "build_report",
+    "build_reports",
+    "experiment_from_counts",
+    "format_reports",
+    "report_from_counts",
+    "reports_csv",
+    "reports_from_counts",
+    "stage_label",
+]
+
+LIGHTS = ("green", "amber", "red", "grey")
+ALL = "all"
+WEIGHTS_UNKNOWN = "weights_unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ArmReport:
+    """One arm in one segment (or pooled): its rule-side identity and its statistics."""
+
+    name: str
+    variant: str
+    weight: float
+    result: ArmResult
+    revenue: RevenueResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "variant": self.variant, "weight": self.weight}
+        data.update(self.result.to_dict())
+        if self.revenue is not None:
+            revenue = self.revenue.to_dict()
+            data.update(
+                {
+                    "revenue": revenue["revenue"],
+                    "value_per_conversion": revenue["value_per_conversion"],
+                    "revenue_per_visitor": revenue["revenue_per_visitor"],
+                    "revenue_per_visitor_interval": revenue["revenue_per_visitor_interval"],
+                    "revenue_prob_beat_control": revenue["prob_beat_control"],
+                    "incremental_revenue_per_1000": revenue["incremental_per_1000"],
+                    "incremental_revenue_per_1000_interval": revenue[
+                        "incremental_per_1000_interval"
+                    ],
+                    "revenue_reason": revenue["reason"],
+                }
+            )
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentReport:
+    device: str
+    daypart: str
+    visitors: int
+    arms: tuple[ArmReport, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "daypart": self.daypart,
+            "visitors": self.visitors,
+            "arms": [arm.to_dict() for arm in self.arms],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    experiment: str
+    goal: str
+    state: RolloutState
+    stage_label: str
+    visitors: int  # exposures, every arm and segment
+    arms: tuple[ArmReport, ...]  # pooled over segments, control first
+    segments: tuple[SegmentReport, ...]
+    srm: SrmResult
+    gate: GateDecision
+    light: str
+    reasons: tuple[str, ...]
+    best_arm: str | None  # the arm most likely best (may be the control); None without data
+    best_prob_beat_control: float | None  # None when the best arm is the control
+    revenue: bool  # whether the arms carry revenue fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "goal": self.goal,
+            "state": self.state.to_dict(),
+            "stage_label": self.stage_label,
+            "visitors": self.visitors,
+            "best_arm": self.best_arm,
+            "best_prob_beat_control": self.best_prob_beat_control,
+            "light": self.light,
+            "reasons": list(self.reasons),
+            "srm": self.srm.to_dict(),
+            "gate": {
+                "verdict": self.gate.verdict,
+                "reason": self.gate.reason,
+                "best_arm": self.gate.best_arm,
+                "numbers": dict(self.gate.numbers),
+            },
+            "revenue": self.revenue,
+            "arms": [arm.to_dict() for arm in self.arms],
+            "segments": [segment.to_dict() for segment in self.segments],
+        }
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.4g}%"
+
+
+def _audience_label(audience: Audience) -> str:
+    parts = []
+    for kind, matchers in (
+        ("header", audience.header),
+        ("query", audience.query),
+        ("cookie", audience.cookie),
+    ):
+        for name, values in matchers.items():
+            if values == frozenset({"*"}):
+                parts.append(f"{kind} {name} present")
+            else:
+                parts.append(f"{kind} {name}={'|'.join(sorted(values))}")
+    return "audience " + " and ".join(parts)
+
+
+def _stage_description(stage: Stage) -> str:
+    if stage.audience is None:
+        return f"{_percent(stage.traffic)} of traffic"
+    label = _audience_label(stage.audience)
+    return label if stage.traffic >= 1.0 else f"{label}, {_percent(stage.traffic)} of it"
+
+
+def stage_label(experiment: Experiment, state: RolloutState) -> str:
+    """``"stage 2 of 4: 25% of traffic"``, ``"stage 1 of 4: audience header
+    x-channel=callcenter"``, ``"completed: offer for everyone"``, ..."""
+    if state.status == "completed":
+        return f"completed: {state.winner} for everyone"
+    stages = experiment.rollout
+    index = min(max(state.stage, 0), len(stages) - 1)
+    label = f"stage {index + 1} of {len(stages)}"
+    if state.status == "rolled_back":
+        return f"rolled back at {label}: everyone sees {experiment.control.name}"
+    paused = " (paused)" if state.status == "paused" else ""
+    return f"{label}{paused}: {_stage_description(stages[index])}"
+
+
+def _group_by_segment(counts: ExperimentCounts) -> dict[tuple[str, str], ExperimentCounts]:
+    """One ``ExperimentCounts`` per (device, daypart): a single pass over the cells, so
+    that ``arm_totals`` on each costs only that segment's cells."""
+    grouped: dict[tuple[str, str], dict[CellKey, Cell]] = {}
+    for key, cell in counts.cells.items():
+        grouped.setdefault((key[1], key[2]), {})[key] = cell
+    return {
+        segment: ExperimentCounts(counts.experiment, cells) for segment, cells in grouped.items()
+    }
+
+
+def _revenue(analyses: Sequence[Sequence[ArmTotals]]) -> list[list[RevenueResult] | None]:
+    """Revenue per visitor for each analysis; None where the sums cannot come from real
+    values (a store bug): the report leaves revenue out there rather than fail."""
+    by_size: dict[int, list[int]] = {}
+    for index, totals in enumerate(analyses):
+        by_size.setdefault(len(totals), []).append(index)
+    results: list[list[RevenueResult] | None] = [None] * len(analyses)
+    for indices in by_size.values():
+        table = np.array(
+            [
+                [(t.visitors, t.conversions, t.revenue, t.revenue_sq) for t in analyses[i]]
+                for i in indices
+            ],
+            dtype=float,
+        ).reshape(len(indices), -1, 4)
+        for index, result in zip(indices, revenue_table(table), strict=True):
+            results[index] = result
+    return results
+
+
+def _arm_reports(
+    arms: Sequence[Arm],
+    results: Sequence[ArmResult],
+    revenue: Sequence[RevenueResult] | None,
+) -> tuple[ArmReport, ...]:
+    return tuple(
+        ArmReport(
+            arm.name,
+            arm.variant,
+            arm.weight,
+            result,
+            None if revenue is None else revenue[i],
+        )
+        for i, (arm, result) in enumerate(zip(arms, results, strict=True))
+    )
+
+
+def _light(
+    experiment: Experiment,
+    state: RolloutState,
+    visitors: Sequence[int],
+    results: Sequence[ArmResult],
+    srm: SrmResult,
+) -> str:
+    if state.status != "running" or sum(visitors) == 0:
+        return "grey"
+    if srm.flagged:
+        return "red"
+    gates = experiment.gates
+    if len(results) < 2 or min(visitors) < gates.min_visitors_per_arm:
+        return "amber"
+    best = max(range(1, len(results)), key=lambda i: results[i].prob_beat_control)
+    beat, loss = results[best].prob_beat_control, results[best].expected_loss
+    if 1.0 - beat >= gates.rollback_prob_worse_than_control:
+        return "red"
+    if beat >= gates.advance_prob_beat_control and loss < gates.advance_expected_loss_below:
+        return "green"
+    return "amber"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInput:
+    """What one report is computed from (see ``report_from_counts``)."""
+
+    experiment: Experiment
+    counts: ExperimentCounts
+    state: RolloutState
+    revenue: bool | None = None
+    weights_known: bool = True
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A report's counts, pooled and per segment, before any statistics."""
+
+    source: ReportInput
+    reasons: list[str]
+    pooled: list[ArmTotals]
+    per_segment: list[tuple[tuple[str, str], list[ArmTotals]]]
+    revenue: bool
+
+    @property
+    def totals(self) -> list[list[ArmTotals]]:
+        return [self.pooled, *(totals for _, totals in self.per_segment)]
+
+
+def _prepare(source: ReportInput) -> _Prepared:
+    experiment, counts = source.experiment, source.counts
+    names = [arm.name for arm in experiment.arms]
+    reasons = []
+    dropped = sorted({key[0] for key in counts.cells} - set(names))
+    if dropped:
+        reasons.append(f"counts of arms no longer in the rules are left out: {', '.join(dropped)}")
+    pooled = arm_totals(counts, names, experiment.goal)
+    segments = _group_by_segment(counts)
+    per_segment = []
+    for segment in segments_of(counts):
+        totals = arm_totals(segments[segment], names, experiment.goal)
+        if any(t.visitors or t.conversions for t in totals):
+            per_segment.append((segment, totals))
+    revenue = source.revenue
+    if revenue is None:
+        revenue = any(t.revenue_sq > 0 for t in pooled)
+    return _Prepared(source, reasons, pooled, per_segment, bool(revenue and names))
+
+
+def report_from_counts(
+    experiment: Experiment,
+    counts: ExperimentCounts,
+    state: RolloutState,
+    now: float,
+    *,
+    revenue: bool | None = None,
+    weights_known: bool = True,
+) -> Report:
+    """The report of ``experiment`` from its ``counts`` and rollout ``state`` at ``now``.
+
+    ``revenue``: whether to report revenue per visitor; None decides from the data (any
+    value recorded on the goal). ``weights_known``: False when the arms' weights are
+    guesses (no rules), which skips the sample-ratio check."""
+    source = ReportInput(experiment, counts, state, revenue, weights_known)
+    return reports_from_counts([source], now)[0]
+
+
+def reports_from_counts(sources: Sequence[ReportInput], now: float) -> list[Report]:
+    """``report_from_counts`` for many experiments, with all their analyses (pooled and
+    per segment, conversion and revenue) computed in one vectorised call each."""
+    prepared = [_prepare(source) for source in sources]
+    problems = []
+    for item in prepared:
+        if item.source.experiment.arms:
+            problems += [[(t.conversions, t.visitors) for t in totals] for totals in item.totals]
+    analyses = iter(analyze_many(problems, control=0))
+    with_revenue = [totals for item in prepared if item.revenue for totals in item.totals]
+    revenues = iter(_revenue(with_revenue))
+    reports = []
+    for item in prepared:
+        count = len(item.totals) if item.source.experiment.arms else 0
+        results = [next(analyses) for _ in range(count)]
+        revenue = [next(revenues) for _ in range(count)] if item.revenue else [None] * count
+        reports.append(_assemble(item, results, revenue, now))
+    return reports
+
+
+def _assemble(
+    item: _Prepared,
+    analyses: Sequence[Sequence[ArmResult]],
+    revenues: Sequence[Sequence[RevenueResult] | None],
+    now: float,
+) -> Report:
+    experiment, state = item.source.experiment, item.source.state
+    arms = experiment.arms
+    names = [arm.name for arm in arms]
+    reasons = list(item.reasons)
+    visitors = [t.visitors for t in item.pooled]
+    total_visitors = sum(visitors)
+    if not arms:
+        return Report(
+            experiment=experiment.name,
+            goal=experiment.goal,
+            state=state,
+            stage_label=stage_label(experiment, state),
+            visitors=0,
+            arms=(),
+            segments=(),
+            srm=_srm_neutral(visitors, "no_arms"),
+            gate=GateDecision("hold", "the experiment has no arms"),
+            light="grey",
+            reasons=("the experiment has no arms", *reasons),
+            best_arm=None,
+            best_prob_beat_control=None,
+            revenue=False,
+        )
+
+    pooled_revenue = revenues[0]
+    if item.revenue and pooled_revenue is None:
+        reasons.append("revenue sums are inconsistent; revenue per visitor is left out")
+    arm_reports = _arm_reports(arms, analyses[0], pooled_revenue)
+    segment_reports = tuple(
+        SegmentReport(
+            device,
+            daypart,
+            sum(t.visitors for t in totals),
+            _arm_reports(arms, results, segment_revenue if pooled_revenue else None),
+        )
+        for ((device, daypart), totals), results, segment_revenue in zip(
+            item.per_segment, analyses[1:], revenues[1:], strict=True
+        )
+    )
+
+    if not item.source.weights_known:
+        srm = _srm_neutral(visitors, WEIGHTS_UNKNOWN)
+    else:
+        srm = srm_check(visitors, [arm.weight for arm in arms])
+    pooled_counts = [(t.conversions, t.visitors) for t in item.pooled]
+    if len(arms) < 2:
+        gate = GateDecision("hold", "a single arm has nothing to be compared with")
+    else:
+        # Exactly the evaluator's call (its analysis is the pooled one just computed, so
+        # it comes from the cache).
+        gate = evaluate_gates(experiment, state, pooled_counts, now)
+
+    if state.status != "running":
+        reasons.append(f"experiment is {state.status.replace('_', ' ')}")
+    if total_visitors == 0:
+        reasons.append("no exposures yet")
+    if srm.flagged:
+        split = "/".join(f"{arm.weight:g}" for arm in arms)
+        reasons.append(
+            f"sample ratio mismatch: exposures {'/'.join(map(str, visitors))} against a "
+            f"{split} split (p = {srm.p_value:.2g}); find what loses or duplicates "
+            "visitors before trusting these numbers"
+        )
+    elif srm.reason == TOO_FEW_EXPOSURES and total_visitors > 0:
+        reasons.append("too few exposures yet to check the sample ratio")
+    if state.status == "running" and len(arms) >= 2:
+        if gate.verdict == "hold":
+            reasons.append(gate.reason)
+        else:
+            reasons.append(f"the gates would {gate.verdict}: {gate.reason}")
+    if pooled_revenue and any(r.reason == TOO_FEW_CONVERSIONS for r in pooled_revenue):
+        reasons.append(
+            f"revenue per visitor needs at least {MIN_CONVERSIONS} conversions in every arm"
+        )
+
+    results = analyses[0]
+    best_arm: str | None = None
+    best_beat: float | None = None
+    if total_visitors > 0:
+        best = max(range(len(results)), key=lambda i: results[i].prob_best)
+        best_arm = names[best]
+        best_beat = None if best == 0 else results[best].prob_beat_control
+    return Report(
+        experiment=experiment.name,
+        goal=experiment.goal,
+        state=state,
+        stage_label=stage_label(experiment, state),
+        visitors=total_visitors,
+        arms=arm_reports,
+        segments=segment_reports,
+        srm=srm,
+        gate=gate,
+        light=_light(experiment, state, visitors, results, srm),
+        reasons=tuple(reasons),
+        best_arm=best_arm,
+        best_prob_beat_control=best_beat,
+        revenue=bool(pooled_revenue),
+    )
+
+
+def _srm_neutral(visitors: Sequence[int], reason: str) -> SrmResult:
+    return SrmResult(1.0, 0.0, False, tuple(visitors), (), reason=reason)
+
+
+def _state(raw: Mapping[str, Any] | None, now: float) -> RolloutState:
+    if raw is None:
+        # No state yet: the evaluator's first run writes stage 0, starting now.
+        return RolloutState(since=now)
+    return RolloutState.from_dict(raw)
+
+
+async def _input(
+    store: Store, experiment: Experiment, ruleset: RuleSet | None, now: float
+) -> ReportInput:
+    state = _state(await store.get_state(experiment.name), now)
+    counts = await store.counts(experiment.name)
+    revenue: bool | None = None
+    if ruleset is not None:
+        goal = ruleset.goals.get(experiment.goal)
+        if goal is not None and goal.value_header is not None:
+            revenue = True
+    return ReportInput(experiment, counts, state, revenue)
+
+
+async def build_report(
+    store: Store,
+    experiment: Experiment,
+    ruleset: RuleSet | None = None,
+    now: float | None = None,
+) -> Report:
+    """Read ``experiment``'s counts and state from ``store`` and report on them."""
+    now = time.time() if now is None else now
+    return reports_from_counts([await _input(store, experiment, ruleset, now)], now)[0]
+
+
+def experiment_from_counts(counts: ExperimentCounts) -> Experiment:
+    """A stand-in for an experiment the rules no longer (or never) describe: its arms
+    are the ones with counts (``control`` first if there is one, else the first by name),
+    its goal the one with the most conversions, its weights unknown (equal)."""
+    names = sorted({key[0] for key in counts.cells})
+    if "control" in names:
+        names.remove("control")
+        names.insert(0, "control")
+    conversions: dict[str, int] = {}
+    for cell in counts.cells.values():
+        for goal, count in cell.conversions.items():
+            conversions[goal] = conversions.get(goal, 0) + count
+    goal = min(conversions, key=lambda g: (-conversions[g], g)) if conversions else ""
+    return Experiment(
+        name=counts.experiment,
+        arms=tuple(Arm(name, variant=name) for name in names),
+        goal=goal,
+    )
+
+
+async def build_reports(store: Store, ruleset: RuleSet | None) -> list[Report]:
+    """Reports on every experiment in the rules (in their order); without rules, on every
+    experiment the store knows, with arms and goal taken from the counts."""
+    now = time.time()
+    sources = []
+    if ruleset is not None:
+        for experiment in ruleset.experiments.values():
+            sources.append(await _input(store, experiment, ruleset, now))
+    else:
+        for name in await store.experiments():
+            counts = await store.counts(name)
+            state = _state(await store.get_state(name), now)
+            experiment = experiment_from_counts(counts)
+            sources.append(ReportInput(experiment, counts, state, weights_known=False))
+    return reports_from_counts(sources, now)
+
+
+_CSV_FIELDS = (
+    "experiment", "goal", "status", "stage", "light", "segment", "device", "daypart",
+    "arm", "variant", "weight", "visitors", "conversions", "rate", "rate_low", "rate_high",
+    "prob_beat_control", "prob_best", "expected_loss", "uplift_low", "uplift_high",
+    "reason", "revenue", "value_per_conversion", "revenue_per_visitor",
+    "revenue_per_visitor_low", "revenue_per_visitor_high", "revenue_prob_beat_control",
+    "incremental_revenue_per_1000", "incremental_revenue_per_1000_low",
+    "incremental_revenue_per_1000_high",
+)  # fmt: skip
+
+
+def _pair(value: object, index: int) -> object:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return value[index]
+    return ""
+
+
+def _csv_row(
+    report: Mapping[str, Any], device: str, daypart: str, arm: Mapping[str, Any]
+) -> dict[str, object]:
+    state = report.get("state") or {}
+    segment = ALL if device == ALL and daypart == ALL else f"{device}/{daypart}"
+    row: dict[str, object] = {
+        "experiment": report.get("experiment"),
+        "goal": report.get("goal"),
+        "status": state.get("status", ""),
+        "stage": state.get("stage", ""),
+        "light": report.get("light"),
+        "segment": segment,
+        "device": device,
+        "daypart": daypart,
+    }
+    for key in ("name", "variant", "weight", "visitors", "conversions", "rate"):
+        row["arm" if key == "name" else key] = arm.get(key, "")
+    for key in ("prob_beat_control", "prob_best", "expected_loss", "reason", "revenue"):
+        row[key] = arm.get(key, "")
+    row["rate_low"], row["rate_high"] = (_pair(arm.get("rate_interval"), i) for i in (0, 1))
+    row["uplift_low"], row["uplift_high"] = (_pair(arm.get("uplift_interval"), i) for i in (0, 1))
+    for key in ("value_per_conversion", "revenue_per_visitor", "revenue_prob_beat_control",
+                "incremental_revenue_per_1000"):  # fmt: skip
+        row[key] = arm.get(key, "")
+    for key in ("revenue_per_visitor", "incremental_revenue_per_1000"):
+        interval = arm.get(f"{key}_interval")
+        row[f"{key}_low"], row[f"{key}_high"] = (_pair(interval, i) for i in (0, 1))
+    return {key: "" if value is None else value for key, value in row.items()}
+
+
+def reports_csv(reports: Sequence[Mapping[str, Any]]) -> str:
+    """One row per (experiment, segment — ``all`` for pooled — , arm), from ``to_dict()``
+    reports; floats at full precision, empty cells where a number does not apply."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for report in reports:
+        for arm in report.get("arms", []):
+            writer.writerow(_csv_row(report, ALL, ALL, arm))
+        for segment in report.get("segments", []):
+            for arm in segment.get("arms", []):
+                writer.writerow(
+                    _csv_row(report, str(segment.get("device")), str(segment.get("daypart")), arm)
+                )
+    return out.getvalue()
+
+
+def _pct(value: object, digits: int = 2) -> str:
+    return "–" if not isinstance(value, int | float) else f"{value * 100:.{digits}f}%"
+
+
+def _range(value: object, digits: int = 2) -> str:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return f"{_pct(value[0], digits)} … {_pct(value[1], digits)}"
+    return "–"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+
+
+def _arm_rows(arms: Sequence[Mapping[str, Any]], revenue: bool, label: str = "") -> list[list[str]]:
+    rows = []
+    for arm in arms:
+        row = [
+            f"{label}{arm.get('name')}",
+            str(arm.get("visitors", "")),
+            str(arm.get("conversions", "")),
+            _pct(arm.get("rate")),
+            _range(arm.get("rate_interval")),
+            _range(arm.get("uplift_interval"), 1),
+            _pct(arm.get("prob_beat_control"), 1),
+            _pct(arm.get("prob_best"), 1),
+            f"{arm['expected_loss']:.5f}" if isinstance(arm.get("expected_loss"), float) else "–",
+        ]
+        if revenue:
+            rpv = arm.get("revenue_per_visitor")
+            increment = arm.get("incremental_revenue_per_1000")
+            row += [
+                f"{rpv:.2f}" if isinstance(rpv, float) else "–",
+                f"{increment:+.0f}" if isinstance(increment, float) else "–",
+            ]
+        rows.append(row)
+    return rows
+
+
+def format_reports(reports: Sequence[Mapping[str, Any]]) -> str:
+    """A plain-text rendering of ``to_dict()`` reports for ``daypart report``."""
+    if not reports:
+        return "no experiments"
+    blocks = []
+    for report in reports:
+        revenue = bool(report.get("revenue"))
+        state = report.get("state") or {}
+        srm = report.get("srm") or {}
+        p_value = srm.get("p_value")
+        srm_text = f"SRM p = {p_value:.4f}" if isinstance(p_value, float) else "SRM –"
+        if srm.get("flagged"):
+            srm_text += " FLAGGED"
+        lines = [
+            f"{report.get('experiment')}  [{str(report.get('light', 'grey')).upper()}]  "
+            f"goal {report.get('goal')} · {state.get('status', '?')} · "
+            f"{report.get('stage_label', '')} · {report.get('visitors', 0)} visitors · " + srm_text
+        ]
+        header = ["arm", "visitors", "conv", "rate", "rate 95%", "uplift 95%", "P(beat)",
+                  "P(best)", "exp. loss"]  # fmt: skip
+        if revenue:
+            header += ["rev/visitor", "Δrev/1000"]
+        rows = [header, *_arm_rows(report.get("arms", []), revenue)]
+        lines += ["  " + line for line in _table(rows)]
+        segments = report.get("segments", [])
+        if segments:
+            lines.append("  segments (device × daypart):")
+            rows = [["segment / arm", *header[1:]]]
+            for segment in segments:
+                label = f"{segment.get('device')} × {segment.get('daypart')}: "
+                rows += _arm_rows(segment.get("arms", []), revenue, label)
+            lines += ["    " + line for line in _table(rows)]
+        gate = report.get("gate") or {}
+        lines.append(f"  gate: {gate.get('verdict', '?')} — {gate.get('reason', '')}")
+        lines += [f"  ! {reason}" for reason in report.get("reasons", [])]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

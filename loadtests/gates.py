@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key in aa:
             if key == "runs":
                 continue
-            print(f"{key:<34} {_fmt(aa[key]):>10} {_fmt(ab[key]):>10}")
+            print(f"{key:<34} {_fmt(key, aa[key]):>10} {_fmt(key, ab[key]):>10}")
         verdict_aa = "met" if aa["shipped_treatment"] <= 0.05 else "MISSED"
         verdict_ab = "met" if ab["shipped_treatment"] >= 0.80 else "MISSED"
         aa_share, ab_share = aa["shipped_treatment"], ab["shipped_treatment"]
@@ -135,10 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _fmt(value: Any) -> str:
+SHARES = ("shipped_treatment", "shipped_control", "rolled_back", "undecided")
+
+
+def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "–"
-    if isinstance(value, float) and value <= 1.0:
+    if key in SHARES:
         return f"{value:.1%}"
     return f"{value:,.1f}" if isinstance(value, float) else str(value)
 

@@ -9,9 +9,10 @@ The equal-tailed credible interval is found on the logit scale by Halley's metho
 ``I_x(a, b) − q`` with SciPy's regularized incomplete beta function (``betainc``, the
 same function behind ``scipy.stats.beta.cdf``) and the exact density and its derivative,
 started from a Cornish–Fisher estimate with the exact cumulants of ``logit(p)``
-(``ψ(a) − ψ(b)``, ``ψ'(a) + ψ'(b)``, ``ψ''(a) − ψ''(b)``). Two or three steps reach
-double precision; it is vectorised and about ten times cheaper than ``betaincinv`` for
-large counts, with which it agrees to 1e-12.
+(``ψ(a) − ψ(b)``, ``ψ⁽¹⁾(a) + ψ⁽¹⁾(b)``, ...) to the fourth. It stops once a step moves
+less than 1e-3 of the posterior's width, which Halley's cubic convergence turns into an
+error below 1e-9 of the width; it is vectorised and for large counts about ten times
+cheaper than ``betaincinv`` (5-10 µs an element there), with which it agrees.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from daypart.experiments.stats._grid import FloatArray, log_x
+from daypart.experiments.stats._grid import FloatArray, log_x, polygammas, unique_rows
 
 CREDIBLE_LEVEL = 0.95
 """Probability inside every credible interval this package reports."""
@@ -42,26 +43,38 @@ def credible_interval(
 ) -> tuple[FloatArray, FloatArray]:
     """Equal-tailed ``level`` credible interval of ``Beta(a, b)``, elementwise."""
     tail = (1.0 - level) / 2.0
-    return beta_quantile(a, b, tail), beta_quantile(a, b, 1.0 - tail)
+    both = beta_quantiles(a, b, np.array([tail, 1.0 - tail]))
+    return both[..., 0], both[..., 1]
 
 
-def beta_quantile(a: FloatArray, b: FloatArray, probability: float) -> FloatArray:
-    """The ``probability`` quantile of ``Beta(a, b)``, elementwise."""
+def beta_quantiles(a: FloatArray, b: FloatArray, probabilities: FloatArray) -> FloatArray:
+    """Quantiles of ``Beta(a, b)``: shape ``a.shape + probabilities.shape``."""
     shape = np.shape(a)
-    flat_a = np.asarray(a, dtype=float).reshape(-1)
-    flat_b = np.asarray(b, dtype=float).reshape(-1)
-    pairs, inverse = np.unique(np.stack([flat_a, flat_b], axis=-1), axis=0, return_inverse=True)
-    t = _logit_quantile(pairs[:, 0], pairs[:, 1], probability)
-    result: FloatArray = np.exp(log_x(t)[0])[inverse.reshape(-1)].reshape(shape)
+    flat = np.stack([np.ravel(a), np.ravel(b)], axis=-1).astype(float)
+    pairs, inverse = unique_rows(flat)
+    count = probabilities.size
+    rows = np.repeat(np.arange(len(pairs)), count)
+    t = _logit_quantiles(pairs[rows, 0], pairs[rows, 1], np.tile(probabilities, len(pairs)))
+    x = np.exp(log_x(t)[0]).reshape(len(pairs), count)
+    result: FloatArray = x[inverse].reshape((*shape, count))
     return result
 
 
-def _logit_quantile(a: FloatArray, b: FloatArray, probability: float) -> FloatArray:
-    z = float(special.ndtri(probability))
+def _logit_quantiles(a: FloatArray, b: FloatArray, probability: FloatArray) -> FloatArray:
+    z = special.ndtri(probability)
     mean = special.digamma(a) - special.digamma(b)
-    spread = np.sqrt(special.polygamma(1, a) + special.polygamma(1, b))
-    skew = (special.polygamma(2, a) - special.polygamma(2, b)) / spread**3
-    t = mean + spread * (z + (z * z - 1.0) * skew / 6.0)
+    # The cumulants of logit(p) are ψ⁽ⁿ⁾(a) ± ψ⁽ⁿ⁾(b): a Cornish–Fisher start to the fourth.
+    size = a.size
+    both = polygammas(np.concatenate([a, b]))
+    a1, a2, a3 = (p[:size] for p in both)
+    b1, b2, b3 = (p[size:] for p in both)
+    variance = a1 + b1
+    spread = np.sqrt(variance)
+    skew = (a2 - b2) / spread**3
+    kurtosis = (a3 + b3) / (variance * variance)
+    w = z + (z * z - 1.0) * skew / 6.0 + (z**3 - 3.0 * z) * kurtosis / 24.0
+    w -= (2.0 * z**3 - 5.0 * z) * skew * skew / 36.0
+    t: FloatArray = mean + spread * w
     low = np.full_like(t, -745.0)
     high = np.full_like(t, 745.0)
     lbeta = special.betaln(a, b)
@@ -72,13 +85,15 @@ def _logit_quantile(a: FloatArray, b: FloatArray, probability: float) -> FloatAr
         current = t[active]
         aa, bb = a[active], b[active]
         log_p, log_q = log_x(current)
-        error = special.betainc(aa, bb, np.exp(log_p)) - probability
+        x = np.exp(log_p)
+        error = special.betainc(aa, bb, x) - probability[active]
         low[active] = np.where(error < 0.0, current, low[active])
         high[active] = np.where(error >= 0.0, current, high[active])
+        # betaln only scales the step; the root is where betainc says.
         density = np.exp(aa * log_p + bb * log_q - lbeta[active])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             newton = error / density
-            curvature = aa - (aa + bb) * np.exp(log_p)  # (d density / dt) / density
+            curvature = aa - (aa + bb) * x  # (d density / dt) / density
             step = current - newton / (1.0 - 0.5 * newton * curvature)
         outside = ~np.isfinite(step) | (step < low[active]) | (step > high[active])
         step = np.where(outside, (low[active] + high[active]) / 2.0, step)
@@ -86,8 +101,8 @@ def _logit_quantile(a: FloatArray, b: FloatArray, probability: float) -> FloatAr
         step = np.where(solved, current, step)
         moved = np.abs(step - current)
         t[active] = step
-        # Halley's error cubes each step: one that moved less than 1e-4 spreads leaves
-        # an error of order 1e-12 spreads.
-        done = solved | ~outside & (moved <= 1e-4 * spread[active])
+        # Halley's error cubes each step: one that moved less than 1e-3 spreads leaves
+        # an error of order 1e-9 spreads.
+        done = solved | ~outside & (moved <= 1e-3 * spread[active])
         active = active[~done]
     return t

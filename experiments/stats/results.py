@@ -22,13 +22,15 @@ than visitors, non-integer counts, no arms, a control index out of range — rai
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from daypart.experiments.stats._grid import arm_edges, unique_rows
 from daypart.experiments.stats.beta import CREDIBLE_LEVEL, credible_interval, posterior
 from daypart.experiments.stats.compare import compare, uplift_interval
 
@@ -69,6 +71,22 @@ class ArmResult:
         }
 
 
+CACHE_SIZE = 4096
+"""Analyses remembered (least recently used out). Results are immutable and depend only
+on the counts, so a dashboard refresh, or the gates asked about the counts a report just
+analysed, costs a dictionary lookup."""
+
+_Key = tuple[tuple[tuple[int, int], ...], int]
+_cache: OrderedDict[_Key, tuple[ArmResult, ...]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every remembered analysis (benchmarks measure the computation itself)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def _count(value: object, what: str, arm: int) -> int:
     # bool is an int to Python, never a count to an analyst.
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -79,22 +97,36 @@ def _count(value: object, what: str, arm: int) -> int:
     return count
 
 
+def _items(value: object, what: str) -> list[Any]:
+    if isinstance(value, np.ndarray):
+        return list(value)
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ValueError(f"{what}, got {value!r}")
+    return list(value)
+
+
 def validate_arms(arms: Sequence[tuple[int, int]], control: int = 0) -> list[tuple[int, int]]:
     """The arms as ``(conversions, visitors)`` int pairs; ``ValueError`` on misuse."""
-    if isinstance(arms, str | bytes) or not isinstance(arms, Sequence):
-        raise ValueError(f"arms must be a sequence of (conversions, visitors) pairs, got {arms!r}")
-    if len(arms) == 0:
+    items = _items(arms, "arms must be a sequence of (conversions, visitors) pairs")
+    if not items:
         raise ValueError("no arms given")
     if isinstance(control, bool) or not isinstance(control, int | np.integer):
         raise ValueError(f"control must be an arm index, got {control!r}")
-    if not 0 <= control < len(arms):
-        raise ValueError(f"control index {control} out of range for {len(arms)} arm(s)")
+    if not 0 <= control < len(items):
+        raise ValueError(f"control index {control} out of range for {len(items)} arm(s)")
     checked = []
-    for i, pair in enumerate(arms):
-        if isinstance(pair, str | bytes) or not isinstance(pair, Sequence) or len(pair) != 2:
+    for i, pair in enumerate(items):
+        if type(pair) is tuple and len(pair) == 2:
+            conversions, visitors = pair
+            # The common case, decided without the checks below.
+            if type(conversions) is int and type(visitors) is int and 0 <= conversions <= visitors:
+                checked.append((conversions, visitors))
+                continue
+        values = _items(pair, f"arm {i}: expected a (conversions, visitors) pair")
+        if len(values) != 2:
             raise ValueError(f"arm {i}: expected a (conversions, visitors) pair, got {pair!r}")
-        conversions = _count(pair[0], "conversions", i)
-        visitors = _count(pair[1], "visitors", i)
+        conversions = _count(values[0], "conversions", i)
+        visitors = _count(values[1], "visitors", i)
         if conversions > visitors:
             raise ValueError(f"arm {i}: {conversions} conversions exceed {visitors} visitors")
         checked.append((conversions, visitors))
@@ -122,50 +154,96 @@ def analyze_many(
 ) -> list[list[ArmResult]]:
     """``analyze`` for many experiments (or segments) at once; identical to calling it on
     each, but vectorised across them — a full report is one call."""
-    checked = [validate_arms(arms, control) for arms in experiments]
-    results: list[list[ArmResult]] = [[] for _ in checked]
-    by_size: dict[int, list[int]] = defaultdict(list)
-    for index, arms in enumerate(checked):
-        by_size[len(arms)].append(index)
-    for size, indices in by_size.items():
-        counts = np.array([checked[i] for i in indices], dtype=float).reshape(len(indices), size, 2)
-        for index, arm_results in zip(indices, _analyze_block(counts, control), strict=True):
-            results[index] = arm_results
-    return results
+    keys = [(tuple(validate_arms(arms, control)), int(control)) for arms in experiments]
+    found: dict[_Key, tuple[ArmResult, ...]] = {}
+    with _cache_lock:
+        for key in keys:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                found[key] = hit
+    by_size: dict[int, list[_Key]] = defaultdict(list)
+    for key in dict.fromkeys(keys):
+        if key not in found:
+            by_size[len(key[0])].append(key)
+    for size, missing in by_size.items():
+        counts = np.array([key[0] for key in missing], dtype=float).reshape(len(missing), size, 2)
+        for key, arm_results in zip(missing, _analyze_block(counts, control), strict=True):
+            found[key] = tuple(arm_results)
+        with _cache_lock:
+            for key in missing:
+                _cache[key] = found[key]
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return [list(found[key]) for key in keys]
 
 
-def _analyze_block(counts: np.ndarray[Any, np.dtype[np.float64]], control: int) -> list[list[ArmResult]]:
+def _analyze_block(
+    counts: np.ndarray[Any, np.dtype[np.float64]], control: int
+) -> list[list[ArmResult]]:
     """Problems with the same number of arms: counts (B, k, 2) → results."""
-    unique, inverse = np.unique(counts.reshape(len(counts), -1), axis=0, return_inverse=True)
+    unique, inverse = unique_rows(counts.reshape(len(counts), -1))
     unique = unique.reshape(len(unique), -1, 2)
     a, b = posterior(unique[..., 0], unique[..., 1])
     arms = a.shape[1]
     low, high = credible_interval(a, b, CREDIBLE_LEVEL)
     rate = a / (a + b)
     if arms > 1:
-        beat, best, loss = compare(a, b, control)
-        up_low, up_high = uplift_interval(a, b, control, CREDIBLE_LEVEL)
+        # Each distinct posterior's breakpoints, once for both integrals.
+        posteriors, index = unique_rows(np.stack([a.ravel(), b.ravel()], axis=-1))
+        edges, fine_edges = arm_edges(posteriors[:, 0], posteriors[:, 1])
+        edges = edges[index].reshape(*a.shape, -1)
+        fine_edges = fine_edges[index].reshape(*a.shape, -1)
+        beat, best, loss, log_norm = compare(a, b, control, edges)
+        up_low, up_high = uplift_interval(a, b, control, CREDIBLE_LEVEL, log_norm, fine_edges)
     else:
         beat = np.full_like(a, 0.5)
         best = np.ones_like(a)
         loss = np.zeros_like(a)
         up_low = up_high = np.zeros_like(a)
+    # Python floats in bulk: one tolist() per array instead of a float() per number.
+    columns = zip(
+        rate.tolist(),
+        low.tolist(),
+        high.tolist(),
+        beat.tolist(),
+        best.tolist(),
+        loss.tolist(),
+        up_low.tolist(),
+        up_high.tolist(),
+        strict=True,
+    )
+    solved = []
+    for rates, lows, highs, beats, bests, losses, up_lows, up_highs in columns:
+        solved.append(
+            [
+                (
+                    rates[j],
+                    (lows[j], highs[j]),
+                    beats[j],
+                    bests[j],
+                    losses[j],
+                    (up_lows[j], up_highs[j]),
+                )
+                for j in range(arms)
+            ]
+        )
     results = []
-    for problem, row in zip(counts, inverse.reshape(-1), strict=True):
+    for problem, row in zip(counts.astype(np.int64).tolist(), inverse.tolist(), strict=True):
         arm_results = []
-        for j in range(arms):
-            conversions, visitors = int(problem[j, 0]), int(problem[j, 1])
+        for j, (conversions, visitors) in enumerate(problem):
+            r, interval, b_, best_, loss_, uplift = solved[row][j]
             arm_results.append(
                 ArmResult(
-                    conversions=conversions,
-                    visitors=visitors,
-                    rate=float(rate[row, j]),
-                    rate_interval=(float(low[row, j]), float(high[row, j])),
-                    prob_beat_control=float(beat[row, j]),
-                    prob_best=float(best[row, j]),
-                    expected_loss=float(loss[row, j]),
-                    uplift_interval=(float(up_low[row, j]), float(up_high[row, j])),
-                    reason=SINGLE_ARM if arms == 1 else _reason(conversions, visitors),
+                    conversions,
+                    visitors,
+                    r,
+                    interval,
+                    b_,
+                    best_,
+                    loss_,
+                    uplift,
+                    SINGLE_ARM if arms == 1 else _reason(conversions, visitors),
                 )
             )
         results.append(arm_results)

@@ -283,7 +283,7 @@ def test_travel_example() -> None:
     offer = ruleset.experiments["evening-offer"]
     assert [stage.traffic for stage in offer.rollout] == [1.0, 0.05, 0.25, 0.5]
     assert offer.rollout[0].audience == Audience(header={"x-channel": frozenset({"callcenter"})})
-    assert offer.gates == Gates(300, 0.90, 0.002, 0.95, 24 * 3600.0)
+    assert offer.gates == Gates(300, 0.99, 0.001, 0.95, 24 * 3600.0)
     assert ruleset.default_variant is ruleset.variants["booking"]
     assert 8 <= len(ruleset.rules) <= 12
 
