@@ -102,6 +102,8 @@ def cluster_port() -> Iterator[int]:
             *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
             *("--dir", str(directory), "--cluster-enabled", "yes", "--loglevel", "warning"),
             *("--cluster-config-file", str(directory / "nodes.conf")),
+            # The bus port defaults to port + 10000, past 65535 for high ephemeral ports.
+            *("--cluster-port", str(free_port())),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
