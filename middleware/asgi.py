@@ -173,27 +173,24 @@ class AdaptiveMiddleware:
 
     def classify(self, scope: Scope, engine: Engine) -> tuple[Decision, Context]:
         """Everything daypart knows about a request; no side effects."""
-        user_agent = ""
-        cookie_header = ""
-        hints: dict[str, str] | None = None
-        opted_out = False
         headers: dict[str, str] = {}
         wanted = engine.wanted_headers  # raw name -> str name
         for raw_name, raw_value in scope["headers"]:
-            header_name = wanted.get(raw_name)
-            if header_name is None:
+            name = wanted.get(raw_name)
+            if name is None:
                 continue
-            value = raw_value.decode("latin-1")
-            if raw_name == b"user-agent":
-                user_agent = value
-            elif raw_name == b"cookie":
-                cookie_header = f"{cookie_header}; {value}" if cookie_header else value
+            if name in headers:  # repeated: HTTP/2 may split cookies; otherwise first wins
+                if name == "cookie":
+                    headers[name] += "; " + raw_value.decode("latin-1")
                 continue
-            elif raw_name == b"sec-ch-ua-mobile":
-                hints = {"sec-ch-ua-mobile": value}
-            elif raw_name in (b"dnt", b"sec-gpc"):
-                opted_out = opted_out or value.strip() == "1"
-            headers[header_name] = value
+            headers[name] = raw_value.decode("latin-1")
+        user_agent = headers.get("user-agent", "")
+        cookie_header = headers.get("cookie")
+        mobile_hint = headers.get("sec-ch-ua-mobile")
+        hints = None if mobile_hint is None else {"sec-ch-ua-mobile": mobile_hint}
+        opted_out = (
+            headers.get("dnt", "").strip() == "1" or headers.get("sec-gpc", "").strip() == "1"
+        )
         device = device_class(user_agent, hints)
         cookies = self._cookies(cookie_header) if cookie_header else _NO_COOKIES
         zone = engine.site_zone

@@ -46,7 +46,13 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"--at {args.at!r}: expected an ISO time such as 2026-11-24T17:30", file=sys.stderr)
         return 2
     result = explain(
-        args.file, user_agent=args.ua, at=at, path=args.path, method=args.method, headers=headers
+        args.file,
+        user_agent=args.ua,
+        at=at,
+        path=args.path,
+        method=args.method,
+        headers=headers,
+        visitor=args.visitor,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -64,7 +70,8 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"rule:       {result['rule']}")
         print(f"variant:    {result['variant']}")
         if result["experiment"]:
-            print(f"experiment: {result['experiment']} (arm: {result['arm'] or 'not enrolled'})")
+            arm = result["arm"] or "not enrolled (pass --visitor ID for a visitor's arm)"
+            print(f"experiment: {result['experiment']} (arm: {arm})")
     return 0
 
 
@@ -148,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--path", default="/")
     explain.add_argument("--method", default="GET")
     explain.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    explain.add_argument("--visitor", help="a visitor id: show that visitor's arm")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(run=_explain)
 

@@ -24,11 +24,15 @@ def explain(
     path: str = "/",
     method: str = "GET",
     headers: Sequence[tuple[str, str]] = (),
+    visitor: str | None = None,
 ) -> dict[str, Any]:
     """Which rule, variant and arm a request gets, and why earlier rules did not match.
 
     A naive ``at`` is the visitor's local time (in the zone the request resolves to); an
-    aware one is an instant.
+    aware one is an instant. The arm of an experiment depends on who asks: with a
+    ``visitor`` id it is that visitor's arm (the same hash as on the site, experiments at
+    their first stage); without one, nobody is enrolled and the result shows what
+    visitors outside the experiment see.
     """
     epoch = at.timestamp() if at.tzinfo is not None else 0.0
     middleware = AdaptiveMiddleware(
@@ -59,6 +63,7 @@ def explain(
         epoch = at.replace(tzinfo=decision.zone).timestamp()
         decision, context = middleware.classify(scope, engine)
     verdicts = [] if decision.device == "bot" else engine.matcher.explain(context)
+    decision.visitor_id = visitor if decision.tracked else None
     middleware.decide(decision, context, engine)
     result = decision.to_dict()
     result["weekday"] = DAY_NAMES[context.local.weekday]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Callable
 
 from starlette.testclient import TestClient
@@ -39,7 +39,9 @@ def test_results_actions_and_exports(make_app: MakeApp) -> None:
         client.cookies.clear()
         reload = client.post("/_daypart/api/rules/reload", headers=TOKEN)
         assert reload.json() == {"reloaded": True, "error": None}
-        asyncio.run(app.recorder.flush())
+        deadline = time.monotonic() + 5  # the background flusher writes within 0.5 s
+        while app.recorder.stats.written < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
         report = client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN).json()
         assert report["experiment"] == "evening-offer"
         assert report["visitors"] == 6

@@ -119,3 +119,19 @@ def test_explain_honours_headers_and_aware_times(capsys: pytest.CaptureFixture[s
 def test_explain_rejects_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", TRAVEL, "--ua", IPHONE, "--at", "half past five"]) == 2
     assert "expected an ISO time" in capsys.readouterr().err
+
+
+def test_explain_shows_a_given_visitors_arm_deterministically(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the call centre's channel is stage 0 of evening-offer: its visitors are enrolled
+    argv = ["explain", TRAVEL, "--ua", LAPTOP, "--at", "2026-11-24T21:00"]
+    argv += ["--header", "X-Channel: callcenter", "--json"]
+    seen: dict[str, set[str | None]] = {}
+    for visitor in ("visitor-aaaaaaaaaaaa", "visitor-bbbbbbbbbbbb", "visitor-cccccccccccc"):
+        for _ in range(2):
+            assert main([*argv, "--visitor", visitor]) == 0
+            seen.setdefault(visitor, set()).add(json.loads(capsys.readouterr().out)["arm"])
+    assert all(len(arms) == 1 and None not in arms for arms in seen.values())
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["arm"] is None  # nobody asked: not enrolled

@@ -102,7 +102,8 @@ async def drive(
 ) -> None:
     rng = random.Random(seed)
     evening = evening_zones()
-    zones = evening * 4 + ZONES  # most visitors in the experiment's daypart, all zones seen
+    # most visitors in the experiment's daypart (even when one zone alone is in it), all zones seen
+    zones = evening * (48 // max(1, len(evening))) + ZONES
     semaphore = asyncio.Semaphore(concurrency)
     transport = None if app is None else httpx.ASGITransport(app=app)
     # A jar that refuses every cookie: each visitor carries its own (see visit).
