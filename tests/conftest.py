@@ -4,8 +4,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import settings
 
 from tests.redis_server import RedisServer
+
+# The same examples on every run and machine: a property that fails, fails in CI and on
+# the laptop alike (and the failing example is printed for a test of its own).
+settings.register_profile("daypart", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("daypart")
 
 
 @pytest.fixture(scope="session")
