@@ -100,9 +100,15 @@ class AdaptiveMiddleware:
         self.cookie_name = cookie_name
         self.cookie_max_age = cookie_max_age
         self._cookie_key = cookie_name
-        # One alternation instead of a loop of patterns: one regex call per request.
-        globs = [compile_glob(pattern).pattern for pattern in exclude]
+        # One alternation instead of a loop of patterns, and run only for paths that start
+        # like one of them (a single str.startswith call rules out most requests).
+        excluded = tuple(exclude)
+        globs = [compile_glob(pattern).pattern for pattern in excluded]
         self.exclude = re.compile("|".join(f"(?:{g})" for g in globs)) if globs else None
+        self._exclude_prefixes = tuple(
+            re.split(r"[*?]", glob, maxsplit=1)[0]
+            for glob in excluded  # the glob's literal head
+        )
         self.admin_prefix = admin_prefix.rstrip("/")
         self.admin_token = admin_token or os.environ.get("DAYPART_ADMIN_TOKEN")
         self.vary = tuple(vary)
@@ -143,7 +149,11 @@ class AdaptiveMiddleware:
             self.background.ensure_started()  # the beacon records, so the flusher must run
             await self.admin_app(scope, receive, send)
             return
-        if self.exclude is not None and self.exclude.fullmatch(path):
+        if (
+            self.exclude is not None
+            and path.startswith(self._exclude_prefixes)
+            and self.exclude.fullmatch(path)
+        ):
             await self.app(scope, receive, send)
             return
         self.background.ensure_started()
