@@ -28,7 +28,8 @@ $(VENV)/.linked: pyproject.toml | $(VENV)/.deps-demo
 	touch $@
 
 demo: $(VENV)/.linked
-	DAYPART_STORE=$${DAYPART_STORE:-memory://} $(BIN)/daypart demo --host 127.0.0.1 --port 8000
+	DAYPART_STORE=$${DAYPART_STORE:-memory://} $(BIN)/daypart demo --host 127.0.0.1 --port 8000 \
+		$(if $(DEMO_AT),--at $(DEMO_AT))
 
 test: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m pytest -q

@@ -110,7 +110,24 @@ def _demo(args: argparse.Namespace) -> int:
     from daypart.middleware.demo.app import build_demo
 
     store = args.store or os.environ.get("DAYPART_STORE", "memory://")
-    app = build_demo(rules=args.rules, store=store)
+    options: dict[str, Any] = {}
+    if args.at:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(
+                f"--at {args.at!r}: expected an ISO time such as 2026-11-24T17:30+01:00",
+                file=sys.stderr,
+            )
+            return 2
+        if at.tzinfo is None:  # a wall-clock time on the site's own clock
+            from daypart.rules.loader import load_rules
+            from daypart.rules.localtime import zone_named
+
+            at = at.replace(tzinfo=zone_named(load_rules(args.rules).site.timezone))
+        frozen = at.timestamp()
+        options["clock"] = lambda: frozen
+    app = build_demo(rules=args.rules, store=store, **options)
     print(f"daypart demo on http://{args.host}:{args.port}  (store: {store})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -172,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--rules", default=example)
     demo.add_argument("--store", default=None, help="default: $DAYPART_STORE or memory://")
+    demo.add_argument(
+        "--at", default=None, help="freeze the clock at this ISO time (to try the dayparts)"
+    )
     demo.set_defaults(run=_demo)
 
     simulate = commands.add_parser("simulate", help="synthetic visitors with known true rates")

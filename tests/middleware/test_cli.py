@@ -135,3 +135,8 @@ def test_explain_shows_a_given_visitors_arm_deterministically(
     assert all(len(arms) == 1 and None not in arms for arms in seen.values())
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["arm"] is None  # nobody asked: not enrolled
+
+
+def test_demo_rejects_a_bad_frozen_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--at", "teatime"]) == 2
+    assert "expected an ISO time" in capsys.readouterr().err
