@@ -33,8 +33,6 @@ probability to beat control, None when the control itself leads or there is no d
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -70,9 +68,7 @@ __all__ = [
     "build_report",
     "build_reports",
     "experiment_from_counts",
-    "format_reports",
     "report_from_counts",
-    "reports_csv",
     "reports_from_counts",
     "stage_label",
 ]
@@ -542,152 +538,3 @@ async def build_reports(store: Store, ruleset: RuleSet | None) -> list[Report]:
             experiment = experiment_from_counts(counts)
             sources.append(ReportInput(experiment, counts, state, weights_known=False))
     return reports_from_counts(sources, now)
-
-
-_CSV_FIELDS = (
-    "experiment", "goal", "status", "stage", "light", "segment", "device", "daypart",
-    "arm", "variant", "weight", "visitors", "conversions", "rate", "rate_low", "rate_high",
-    "prob_beat_control", "prob_best", "expected_loss", "uplift_low", "uplift_high",
-    "reason", "revenue", "value_per_conversion", "revenue_per_visitor",
-    "revenue_per_visitor_low", "revenue_per_visitor_high", "revenue_prob_beat_control",
-    "incremental_revenue_per_1000", "incremental_revenue_per_1000_low",
-    "incremental_revenue_per_1000_high",
-)  # fmt: skip
-
-
-def _pair(value: object, index: int) -> object:
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return value[index]
-    return ""
-
-
-def _csv_row(
-    report: Mapping[str, Any], device: str, daypart: str, arm: Mapping[str, Any]
-) -> dict[str, object]:
-    state = report.get("state") or {}
-    segment = ALL if device == ALL and daypart == ALL else f"{device}/{daypart}"
-    row: dict[str, object] = {
-        "experiment": report.get("experiment"),
-        "goal": report.get("goal"),
-        "status": state.get("status", ""),
-        "stage": state.get("stage", ""),
-        "light": report.get("light"),
-        "segment": segment,
-        "device": device,
-        "daypart": daypart,
-    }
-    for key in ("name", "variant", "weight", "visitors", "conversions", "rate"):
-        row["arm" if key == "name" else key] = arm.get(key, "")
-    for key in ("prob_beat_control", "prob_best", "expected_loss", "reason", "revenue"):
-        row[key] = arm.get(key, "")
-    row["rate_low"], row["rate_high"] = (_pair(arm.get("rate_interval"), i) for i in (0, 1))
-    row["uplift_low"], row["uplift_high"] = (_pair(arm.get("uplift_interval"), i) for i in (0, 1))
-    for key in ("value_per_conversion", "revenue_per_visitor", "revenue_prob_beat_control",
-                "incremental_revenue_per_1000"):  # fmt: skip
-        row[key] = arm.get(key, "")
-    for key in ("revenue_per_visitor", "incremental_revenue_per_1000"):
-        interval = arm.get(f"{key}_interval")
-        row[f"{key}_low"], row[f"{key}_high"] = (_pair(interval, i) for i in (0, 1))
-    return {key: "" if value is None else value for key, value in row.items()}
-
-
-def reports_csv(reports: Sequence[Mapping[str, Any]]) -> str:
-    """One row per (experiment, segment — ``all`` for pooled — , arm), from ``to_dict()``
-    reports; floats at full precision, empty cells where a number does not apply."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for report in reports:
-        for arm in report.get("arms", []):
-            writer.writerow(_csv_row(report, ALL, ALL, arm))
-        for segment in report.get("segments", []):
-            for arm in segment.get("arms", []):
-                writer.writerow(
-                    _csv_row(report, str(segment.get("device")), str(segment.get("daypart")), arm)
-                )
-    return out.getvalue()
-
-
-def _pct(value: object, digits: int = 2) -> str:
-    return "–" if not isinstance(value, int | float) else f"{value * 100:.{digits}f}%"
-
-
-def _range(value: object, digits: int = 2) -> str:
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return f"{_pct(value[0], digits)} … {_pct(value[1], digits)}"
-    return "–"
-
-
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-
-
-def _arm_rows(arms: Sequence[Mapping[str, Any]], revenue: bool, label: str = "") -> list[list[str]]:
-    rows = []
-    for arm in arms:
-        row = [
-            f"{label}{arm.get('name')}",
-            str(arm.get("visitors", "")),
-            str(arm.get("conversions", "")),
-            _pct(arm.get("rate")),
-            _range(arm.get("rate_interval")),
-            _range(arm.get("uplift_interval"), 1),
-            _pct(arm.get("prob_beat_control"), 1),
-            _pct(arm.get("prob_best"), 1),
-            f"{arm['expected_loss']:.5f}" if isinstance(arm.get("expected_loss"), float) else "–",
-        ]
-        if revenue:
-            rpv = arm.get("revenue_per_visitor")
-            increment = arm.get("incremental_revenue_per_1000")
-            row += [
-                f"{rpv:.2f}" if isinstance(rpv, float) else "–",
-                f"{increment:+.0f}" if isinstance(increment, float) else "–",
-            ]
-        rows.append(row)
-    return rows
-
-
-def format_reports(reports: Sequence[Mapping[str, Any]]) -> str:
-    """A plain-text rendering of ``to_dict()`` reports for ``daypart report``."""
-    if not reports:
-        return "no experiments"
-    blocks = []
-    for report in reports:
-        revenue = bool(report.get("revenue"))
-        state = report.get("state") or {}
-        srm = report.get("srm") or {}
-        p_value = srm.get("p_value")
-        srm_text = f"SRM p = {p_value:.4f}" if isinstance(p_value, float) else "SRM –"
-        if srm.get("flagged"):
-            srm_text += " FLAGGED"
-        lines = [
-            f"{report.get('experiment')}  [{str(report.get('light', 'grey')).upper()}]  "
-            f"goal {report.get('goal')} · {state.get('status', '?')} · "
-            f"{report.get('stage_label', '')} · {report.get('visitors', 0)} visitors · " + srm_text
-        ]
-        header = ["arm", "visitors", "conv", "rate", "rate 95%", "uplift 95%", "P(beat)",
-                  "P(best)", "exp. loss"]  # fmt: skip
-        if revenue:
-            header += ["rev/visitor", "Δrev/1000"]
-        rows = [header, *_arm_rows(report.get("arms", []), revenue)]
-        lines += ["  " + line for line in _table(rows)]
-        segments = report.get("segments", [])
-        if segments:
-            lines.append("  segments (device × daypart):")
-            rows = [["segment / arm", *header[1:]]]
-            for segment in segments:
-                label = f"{segment.get('device')} × {segment.get('daypart')}: "
-                rows += _arm_rows(segment.get("arms", []), revenue, label)
-            lines += ["    " + line for line in _table(rows)]
-        gate = report.get("gate") or {}
-        lines.append(f"  gate: {gate.get('verdict', '?')} — {gate.get('reason', '')}")
-        lines += [f"  ! {reason}" for reason in report.get("reasons", [])]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)

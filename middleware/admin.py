@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from daypart.experiments.report import build_report, build_reports, reports_csv
+from daypart.experiments.report import build_report, build_reports
+from daypart.experiments.report_export import reports_csv
 from daypart.experiments.rollout import ACTIONS, Rollouts
 from daypart.middleware.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
 from daypart.middleware.dashboard import board_page, detail_page

@@ -76,7 +76,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from daypart.experiments.report import build_reports, reports_csv
+    from daypart.experiments.report import build_reports
+    from daypart.experiments.report_export import reports_csv
     from daypart.experiments.store import store_from_url
     from daypart.rules.loader import load_rules
 
@@ -95,7 +96,7 @@ def _report(args: argparse.Namespace) -> int:
     elif args.csv:
         sys.stdout.write(reports_csv(reports))
     else:
-        from daypart.experiments.report import format_reports
+        from daypart.experiments.report_export import format_reports
 
         print(format_reports(reports))
     return 0

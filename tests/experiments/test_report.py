@@ -18,12 +18,11 @@ from daypart.experiments.report import (
     build_report,
     build_reports,
     experiment_from_counts,
-    format_reports,
     report_from_counts,
-    reports_csv,
     reports_from_counts,
     stage_label,
 )
+from daypart.experiments.report_export import format_reports, reports_csv
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import analyze
 from daypart.experiments.store.base import Cell, Conversion, ExperimentCounts, Exposure, Segment
