@@ -7,21 +7,25 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.testclient import TestClient
 
 from daypart.experiments.rollout import Rollouts
 from daypart.middleware import AdaptiveMiddleware
-from tests.middleware.conftest import LAPTOP, TUESDAY_2100, Clock
+from tests.middleware.conftest import LAPTOP, RULES, TUESDAY_2100, Clock, echo_app
 
 MakeApp = Callable[..., AdaptiveMiddleware]
 
 
-def arms_of(app: AdaptiveMiddleware, visitors: int) -> Counter[str | None]:
+def arms_of(
+    app: AdaptiveMiddleware, visitors: int, headers: dict[str, str] | None = None
+) -> Counter[str | None]:
     seen: Counter[str | None] = Counter()
     for _ in range(visitors):
         with TestClient(app) as client:
-            seen[client.get("/", headers={"User-Agent": LAPTOP}).json()["decision"]["arm"]] += 1
+            response = client.get("/", headers={"User-Agent": LAPTOP, **(headers or {})})
+            seen[response.json()["decision"]["arm"]] += 1
     return seen
 
 
@@ -81,3 +85,28 @@ def test_a_second_worker_follows_the_state_in_the_store_within_seconds(
         body = client.get("/", headers={"User-Agent": LAPTOP}).json()
     assert body["decision"]["arm"] == "control"
     assert body["offer"] is None
+
+
+def test_an_audience_stage_includes_exactly_the_matching_visitors(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        RULES.replace(
+            "    goal: booked\n",
+            "    goal: booked\n    rollout:\n"
+            "      - {audience: {header: {X-Channel: callcenter}}}\n"
+            "      - {traffic: 50%}\n",
+        )
+    )
+    app = AdaptiveMiddleware(
+        echo_app(),
+        rules=rules,
+        store="memory://",
+        secret="test-secret-0123456789",
+        clock=Clock(TUESDAY_2100),
+        evaluate_interval=None,
+    )
+    channel = arms_of(app, 20, {"X-Channel": "callcenter"})
+    others = arms_of(app, 20, {"X-Channel": "web"}) + arms_of(app, 20)
+    assert None not in channel
+    assert sum(channel.values()) == 20
+    assert others == Counter({None: 40})
