@@ -53,7 +53,7 @@ def evaluate_gates(
     if age < gates.min_stage_seconds:
         return GateDecision(
             "hold",
-            f"stage {state.stage} has run {age / 3600:.1f} h of the "
+            f"stage {state.stage + 1} has run {age / 3600:.1f} h of the "
             f"{gates.min_stage_seconds / 3600:.1f} h minimum",
             numbers=numbers,
         )
@@ -65,7 +65,7 @@ def evaluate_gates(
         next_look = state.since + (state.checked + 1) * gates.min_stage_seconds
         return GateDecision(
             "hold",
-            f"period {state.checked} of stage {state.stage} already decided; next look in "
+            f"period {state.checked} of stage {state.stage + 1} already decided; next look in "
             f"{(next_look - now) / 3600:.1f} h",
             numbers=numbers,
         )

@@ -140,3 +140,20 @@ def test_explain_shows_a_given_visitors_arm_deterministically(
 def test_demo_rejects_a_bad_frozen_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--at", "teatime"]) == 2
     assert "expected an ISO time" in capsys.readouterr().err
+
+
+def test_report_lists_the_rules_experiments_as_text_json_and_csv(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["report", "--store", "memory://", "--rules", TRAVEL]) == 0
+    text = capsys.readouterr().out
+    assert "evening-offer" in text
+    assert "stage 1 of 4: audience header x-channel=callcenter" in text
+    assert "stage 1 has run 0.0 h of the 24.0 h minimum" in text
+    assert main(["report", "--store", "memory://", "--rules", TRAVEL, "--json"]) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert [r["experiment"] for r in reports] == ["evening-offer", "commute-video"]
+    assert main(["report", "--store", "memory://", "--rules", TRAVEL, "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("experiment,goal,status,stage,light,segment")
+    assert len(lines) == 1 + 4  # pooled rows: two experiments × two arms
