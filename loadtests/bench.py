@@ -2,6 +2,10 @@
 
 Every figure is the median of several rounds of an in-process ASGI harness (no sockets),
 so the differences are the middleware's own cost. Ratios are against the bare app.
+
+The middleware's clock is fixed at a Tuesday, 21:00 in Amsterdam (20:00 for the visitors
+whose ``tz`` cookie says London): which rules match, and whether a visitor enters the
+experiment, depends on the moment, and a benchmark must not depend on when it runs.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -59,12 +65,16 @@ class BaseHTTP(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+MOMENT = datetime(2026, 11, 24, 21, 0, tzinfo=ZoneInfo("Europe/Amsterdam")).timestamp()
+
+
 def daypart(store: str) -> AdaptiveMiddleware:
     return AdaptiveMiddleware(
         site(),
         rules=RULES,
         store=store,
         secret="benchmark-secret-0123456789",
+        clock=lambda: MOMENT,
         reload_interval=0,
         evaluate_interval=None,
     )
