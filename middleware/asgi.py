@@ -115,7 +115,7 @@ class AdaptiveMiddleware:
         self.clock = clock
         self.minutes = MinuteCache()
         self._record_conversion = self.record_conversion  # bound once, not per request
-        self._cookie_cache: dict[str, Mapping[str, str]] = {}
+        self._cookie_cache: dict[str, tuple[Mapping[str, str], VisitorCookie | None]] = {}
         self._vary_cache: dict[bytes, bytes] = {}
         self._private_cache: dict[bytes, bytes] = {}
         self.states: dict[str, RolloutState] = {}
@@ -202,7 +202,9 @@ class AdaptiveMiddleware:
             headers.get("dnt", "").strip() == "1" or headers.get("sec-gpc", "").strip() == "1"
         )
         device = device_class(user_agent, hints)
-        cookies = self._cookies(cookie_header) if cookie_header else _NO_COOKIES
+        cookies, visitor_cookie = (
+            self._cookies(cookie_header) if cookie_header else (_NO_COOKIES, None)
+        )
         zone = engine.site_zone
         for from_cookie, source_name in engine.zone_sources:
             name = (cookies if from_cookie else headers).get(source_name)
@@ -215,7 +217,7 @@ class AdaptiveMiddleware:
         local = self.minutes.minute(epoch, zone)
         dayparts, segment = engine.matcher.dayparts_at(local.weekday, local.minute)
         tracked = device != "bot" and not opted_out
-        cookie = self.signer.load(cookies.get(self._cookie_key)) if tracked else None
+        cookie = visitor_cookie if tracked else None
         new_visitor = cookie is None
         # Positional arguments: this runs on every request (see the field order).
         decision = Decision(
@@ -247,12 +249,14 @@ class AdaptiveMiddleware:
         )
         return decision, context
 
-    def _cookies(self, header: str) -> Mapping[str, str]:
-        # A returning visitor sends the same Cookie header on every request: parse it once.
-        # The parsed mapping is shared, so it is read-only (MappingProxyType).
+    def _cookies(self, header: str) -> tuple[Mapping[str, str], VisitorCookie | None]:
+        # A returning visitor sends the same Cookie header on every request: parse it and
+        # verify the visitor cookie's signature once. The parsed mapping is shared, so it
+        # is read-only (MappingProxyType).
         found = self._cookie_cache.get(header)
         if found is None:
-            found = MappingProxyType(cookie_parser(header))
+            cookies = MappingProxyType(cookie_parser(header))
+            found = (cookies, self.signer.load(cookies.get(self._cookie_key)))
             if len(header) <= _MAX_CACHED_COOKIE_HEADER:
                 if len(self._cookie_cache) >= _COOKIE_CACHE_SIZE:
                     self._cookie_cache.clear()

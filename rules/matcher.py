@@ -52,12 +52,13 @@ def _mapping_check(kind: str, name: str, values: frozenset[str]) -> Check:
             return lambda ctx: name in ctx.headers
         if kind == "cookie":
             return lambda ctx: name in ctx.cookies
-        return lambda ctx: name in ctx.query
+        return lambda ctx: bool(ctx.query_string) and name in ctx.query
     if kind == "header":
         return lambda ctx: ctx.headers.get(name) in values
     if kind == "cookie":
         return lambda ctx: ctx.cookies.get(name) in values
-    return lambda ctx: ctx.query.get(name) in values
+    # No query string, no parameter: skip parsing (most requests have none).
+    return lambda ctx: bool(ctx.query_string) and ctx.query.get(name) in values
 
 
 def _mapping_explain(
