@@ -92,6 +92,24 @@ async def confirm(request: Request) -> Response:
 RawApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
+def get_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """A bare HTTP GET scope, for calling the middleware without a server or client."""
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "headers": headers,
+    }
+
+
+async def no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
 def raw_app(handler: RawApp) -> RawApp:
     """A hand-written ASGI app for edge cases; answers the lifespan protocol so that
     TestClient (which runs it) and the middleware's start-up work as with any framework."""

@@ -26,6 +26,8 @@ from tests.middleware.conftest import (
     TUESDAY_2100,
     Clock,
     echo_app,
+    get_scope,
+    no_body,
     raw_app,
 )
 
@@ -205,24 +207,11 @@ def test_records_are_flushed_without_a_lifespan(make_app: MakeApp) -> None:
     app = make_app(clock=Clock(TUESDAY_2100), flush_interval=0.05)
 
     async def run() -> None:
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
         async def send(message: MutableMapping[str, Any]) -> None:
             return None
 
         for _ in range(5):
-            scope = {
-                "type": "http",
-                "method": "GET",
-                "path": "/",
-                "raw_path": b"/",
-                "query_string": b"",
-                "root_path": "",
-                "scheme": "http",
-                "headers": [(b"user-agent", LAPTOP.encode())],
-            }
-            await app(scope, receive, send)
+            await app(get_scope("/", [(b"user-agent", LAPTOP.encode())]), no_body, send)
         for _ in range(100):
             if app.recorder.pending == 0 and app.recorder.stats.written:
                 break

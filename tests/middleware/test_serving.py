@@ -18,7 +18,9 @@ from tests.middleware.conftest import (
     LAPTOP,
     TUESDAY_2100,
     Clock,
+    get_scope,
     local,
+    no_body,
     raw_app,
 )
 
@@ -202,30 +204,18 @@ def test_garbage_headers_never_raise(
     async def run() -> int:
         status = 0
 
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
         async def send(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
 
-        scope = {
-            "type": "http",
-            "method": "GET",
-            "path": "/",
-            "raw_path": b"/",
-            "query_string": b"",
-            "root_path": "",
-            "scheme": "http",
-            "headers": [
-                (b"user-agent", agent),
-                (b"cookie", cookie),
-                (b"cf-timezone", tz),
-                (b"sec-ch-ua-mobile", mobile_hint),
-            ],
-        }
-        await app(scope, receive, send)
+        headers = [
+            (b"user-agent", agent),
+            (b"cookie", cookie),
+            (b"cf-timezone", tz),
+            (b"sec-ch-ua-mobile", mobile_hint),
+        ]
+        await app(get_scope("/", headers), no_body, send)
         return status
 
     assert asyncio.run(run()) == 200
