@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -34,7 +33,7 @@ from daypart.middleware.visitor import CookieSigner, Mark, VisitorCookie, new_vi
 from daypart.rules.context import Context
 from daypart.rules.device import device_class
 from daypart.rules.errors import ExperimentError
-from daypart.rules.glob import compile_glob
+from daypart.rules.glob import compile_globs, literal_prefix
 from daypart.rules.loader import load_rules
 from daypart.rules.localtime import Clock, MinuteCache, zone_named
 from daypart.rules.model import Arm, RuleSet
@@ -100,15 +99,11 @@ class AdaptiveMiddleware:
         self.cookie_name = cookie_name
         self.cookie_max_age = cookie_max_age
         self._cookie_key = cookie_name
-        # One alternation instead of a loop of patterns, and run only for paths that start
-        # like one of them (a single str.startswith call rules out most requests).
+        # One regex for all globs, run only for paths that start like one of them (a
+        # single str.startswith call rules out most requests).
         excluded = tuple(exclude)
-        globs = [compile_glob(pattern).pattern for pattern in excluded]
-        self.exclude = re.compile("|".join(f"(?:{g})" for g in globs)) if globs else None
-        self._exclude_prefixes = tuple(
-            re.split(r"[*?]", glob, maxsplit=1)[0]
-            for glob in excluded  # the glob's literal head
-        )
+        self.exclude = compile_globs(excluded) if excluded else None
+        self._exclude_prefixes = tuple(literal_prefix(glob) for glob in excluded)
         self.admin_prefix = admin_prefix.rstrip("/")
         self.admin_token = admin_token or os.environ.get("DAYPART_ADMIN_TOKEN")
         self.vary = tuple(vary)
@@ -304,8 +299,7 @@ class AdaptiveMiddleware:
         function, not a coroutine: one frame less on every request)."""
         engine = self.engine
         decision, context = self.classify(scope, engine)
-        adapts = engine.pages is None or engine.adapts(context.path)
-        new_mark = self.decide(decision, context, engine) if adapts else None
+        new_mark = self.decide(decision, context, engine) if engine.adapts(context.path) else None
         visitor_id = decision.visitor_id
         set_cookie = decision.tracked and (decision.new_visitor or new_mark is not None)
         if new_mark is not None and visitor_id is not None and decision.experiment is not None:

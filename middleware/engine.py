@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from daypart.experiments.allocation import Allocator
 from daypart.middleware.visitor import experiment_code
-from daypart.rules.glob import compile_glob
+from daypart.rules.glob import compile_glob, compile_globs
 from daypart.rules.localtime import zone_named
 from daypart.rules.matcher import Matcher
 from daypart.rules.model import Experiment, Goal, RuleSet, Variant
@@ -136,7 +136,7 @@ class Engine:
         }
         self.by_code = {code: name for name, code in self.codes.items()}
         paths = ruleset.site.paths
-        self.pages = None if paths is None else tuple(compile_glob(glob) for glob in paths)
+        self.pages = None if paths is None else compile_globs(paths)
         self.goals = tuple(CompiledGoal.build(g) for g in ruleset.goals.values())
         self.response_goals = tuple(g for g in self.goals if g.path is not None)
         # Most requests are GETs and most goals are POSTs: skip the path globs early.
@@ -156,7 +156,7 @@ class Engine:
 
     def adapts(self, path: str) -> bool:
         """Whether rules apply to this path (``site.paths``)."""
-        return self.pages is None or any(p.fullmatch(path) for p in self.pages)
+        return self.pages is None or self.pages.fullmatch(path) is not None
 
     def goals_for_request(self, method: str, path: str) -> tuple[CompiledGoal, ...]:
         if not self.response_goals or (

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 VERSION = "1"
 MAX_MARKS = 16  # oldest marks are dropped first; the store's de-dup keeps counts exact
 MAX_COOKIE_CHARS = 1024
-_MAX_VERIFIED = 65_536
 _NAME = r"[a-z][a-z0-9_-]{0,63}"
 _MARK = re.compile(rf"([A-Za-z0-9_-]{{8}}):({_NAME}):([mtd]):({_NAME})")
 _ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
@@ -68,15 +67,14 @@ class VisitorCookie:
 
 
 class CookieSigner:
-    """Signs and verifies visitor cookies; verified values are remembered (bounded) because
-    a returning visitor presents the same value on every request."""
+    """Signs and verifies visitor cookies. Verification is not cached here: the middleware
+    remembers the result per Cookie header, which a returning visitor repeats."""
 
     def __init__(self, secret: str | bytes) -> None:
         key = secret.encode() if isinstance(secret, str) else secret
         if len(key) < 16:
             raise ValueError("the cookie secret must be at least 16 bytes")
         self._key = key
-        self._verified: dict[str, VisitorCookie] = {}
 
     def _sign(self, payload: str) -> str:
         digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:16]
@@ -88,20 +86,7 @@ class CookieSigner:
         return f"{payload}.{self._sign(payload)}"
 
     def load(self, value: str | None) -> VisitorCookie | None:
-        if not value:
-            return None
-        known = self._verified.get(value)
-        if known is not None:
-            return known
-        cookie = self._parse(value)
-        if cookie is not None:
-            if len(self._verified) >= _MAX_VERIFIED:
-                self._verified.clear()
-            self._verified[value] = cookie
-        return cookie
-
-    def _parse(self, value: str) -> VisitorCookie | None:
-        if len(value) > MAX_COOKIE_CHARS:
+        if not value or len(value) > MAX_COOKIE_CHARS:
             return None
         payload, _, signature = value.rpartition(".")
         if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):

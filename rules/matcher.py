@@ -9,12 +9,11 @@ headers, cookies, new or returning), and usually none at all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from daypart.rules.context import Context
-from daypart.rules.glob import compile_glob
+from daypart.rules.glob import compile_globs
 from daypart.rules.model import DAY_NAMES, Condition, Rule, RuleSet
 
 Check = Callable[[Context], bool]
@@ -79,7 +78,7 @@ def request_checks(when: Condition) -> list[tuple[Check, Explain]]:
     checks: list[tuple[Check, Explain]] = []
     if when.path is not None:
         # All of a rule's globs as one alternation: one regex call per request.
-        pattern = re.compile("|".join(f"(?:{compile_glob(g).pattern})" for g in when.path))
+        pattern = compile_globs(when.path)
         globs = when.path
 
         def path_check(ctx: Context) -> bool:

@@ -25,7 +25,6 @@ from tests.middleware.conftest import (
     RULES,
     TUESDAY_2100,
     Clock,
-    echo_app,
     get_scope,
     no_body,
     raw_app,
@@ -128,17 +127,9 @@ def test_convert_of_an_unknown_goal_is_a_clear_error(make_app: MakeApp) -> None:
 
 
 @pytest.fixture
-def beacon_app(tmp_path: Path) -> AdaptiveMiddleware:
-    path = tmp_path / "rules.yaml"
-    path.write_text(RULES.replace("goal: booked", "goal: shared"))
-    return AdaptiveMiddleware(
-        echo_app(),
-        rules=path,
-        store="memory://",
-        secret="test-secret-0123456789",
-        clock=Clock(TUESDAY_2100),
-        evaluate_interval=None,
-    )
+def beacon_app(rules_file: Path, make_app: MakeApp) -> AdaptiveMiddleware:
+    rules_file.write_text(RULES.replace("goal: booked", "goal: shared"))
+    return make_app(clock=Clock(TUESDAY_2100))
 
 
 def test_beacon_counts_for_exposed_visitors_once(beacon_app: AdaptiveMiddleware) -> None:

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from daypart.experiments.rollout import Rollouts
 from daypart.middleware import AdaptiveMiddleware
-from tests.middleware.conftest import LAPTOP, RULES, TUESDAY_2100, Clock, echo_app
+from tests.middleware.conftest import LAPTOP, RULES, TUESDAY_2100, Clock
 
 MakeApp = Callable[..., AdaptiveMiddleware]
 
@@ -87,9 +87,10 @@ def test_a_second_worker_follows_the_state_in_the_store_within_seconds(
     assert body["offer"] is None
 
 
-def test_an_audience_stage_includes_exactly_the_matching_visitors(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(
+def test_an_audience_stage_includes_exactly_the_matching_visitors(
+    rules_file: Path, make_app: MakeApp
+) -> None:
+    rules_file.write_text(
         RULES.replace(
             "    goal: booked\n",
             "    goal: booked\n    rollout:\n"
@@ -97,14 +98,7 @@ def test_an_audience_stage_includes_exactly_the_matching_visitors(tmp_path: Path
             "      - {traffic: 50%}\n",
         )
     )
-    app = AdaptiveMiddleware(
-        echo_app(),
-        rules=rules,
-        store="memory://",
-        secret="test-secret-0123456789",
-        clock=Clock(TUESDAY_2100),
-        evaluate_interval=None,
-    )
+    app = make_app(clock=Clock(TUESDAY_2100))
     channel = arms_of(app, 20, {"X-Channel": "callcenter"})
     others = arms_of(app, 20, {"X-Channel": "web"}) + arms_of(app, 20)
     assert None not in channel
