@@ -9,11 +9,11 @@ import socket
 import time
 from dataclasses import dataclass
 
+from daypart.experiments.errors import ExperimentError
 from daypart.experiments.gates import GateDecision, evaluate_gates
 from daypart.experiments.pooling import arm_totals
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.store.base import Store
-from daypart.rules.errors import ExperimentError
 from daypart.rules.localtime import Clock
 from daypart.rules.model import RuleSet
 

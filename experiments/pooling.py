@@ -1,19 +1,12 @@
-"""From the store's cells (arm × device × daypart) to per-arm counts, pooled or per segment."""
+"""From the store's cells (arm × device × daypart) to one ``ArmCounts`` per arm, pooled
+over segments or for one segment."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from daypart.experiments.stats.inputs import ArmCounts
 from daypart.experiments.store.base import ExperimentCounts
-
-
-@dataclass(slots=True)
-class ArmTotals:
-    visitors: int = 0
-    conversions: int = 0
-    revenue: float = 0.0
-    revenue_sq: float = 0.0
 
 
 def arm_totals(
@@ -21,21 +14,21 @@ def arm_totals(
     arms: Sequence[str],
     goal: str,
     segment: tuple[str, str] | None = None,
-) -> list[ArmTotals]:
+) -> list[ArmCounts]:
     """Totals per arm (in ``arms`` order) on ``goal``; only one (device, daypart) segment
     when given. Cells of arms no longer in the rules are left out."""
     index = {name: i for i, name in enumerate(arms)}
-    totals = [ArmTotals() for _ in arms]
+    sums = [[0, 0, 0.0, 0.0] for _ in arms]
     for (arm, device, daypart), cell in counts.cells.items():
         i = index.get(arm)
         if i is None or (segment is not None and segment != (device, daypart)):
             continue
-        total = totals[i]
-        total.visitors += cell.exposures
-        total.conversions += cell.conversions.get(goal, 0)
-        total.revenue += cell.revenue.get(goal, 0.0)
-        total.revenue_sq += cell.revenue_sq.get(goal, 0.0)
-    return totals
+        total = sums[i]
+        total[0] += cell.exposures
+        total[1] += cell.conversions.get(goal, 0)
+        total[2] += cell.revenue.get(goal, 0.0)
+        total[3] += cell.revenue_sq.get(goal, 0.0)
+    return [ArmCounts(int(v), int(c), float(r), float(q)) for v, c, r, q in sums]
 
 
 def segments_of(counts: ExperimentCounts) -> list[tuple[str, str]]:

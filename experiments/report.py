@@ -11,17 +11,17 @@ carries values), the same per segment (device × daypart), the sample-ratio chec
 pooled exposures against the arms' weights, and the verdict the rollout gates would reach
 now (``evaluate_gates``, exactly as the evaluator calls it).
 
-The traffic light (``light``) summarises it for the board:
+The traffic light (``light``) summarises it for the board, read off the gate decision's
+evidence (``gates.judge_evidence``), so the board and the evaluator cannot disagree:
 
 - ``grey``: nothing to judge — the experiment is paused, rolled back or completed, or has
   no exposures yet;
 - ``red``: do not trust or do not keep — the sample ratio is off (SRM flagged), or the
-  evidence meets the rollback gate (the best treatment is worse than control with the
-  gate's probability, every arm having the gate's minimum of visitors);
-- ``green``: the evidence meets the advance gate (probability to beat control and expected
-  loss), every arm having the minimum of visitors — even if the stage has not yet run its
-  minimum time, which ``gate`` and ``reasons`` then say;
-- ``amber``: running and not yet conclusive.
+  evidence meets the rollback gate;
+- ``green``: the evidence meets the advance gate — even if the stage has not yet run its
+  minimum time, which ``gate`` and ``reasons`` then say (the evaluator acts at the next
+  whole period of the stage);
+- ``amber``: running and not yet conclusive, or too few visitors for the gates.
 
 ``reasons`` lists, in words, why a number should not be trusted yet or why the rollout is
 holding (SRM, too few visitors, the stage's minimum time, not yet conclusive, ...).
@@ -41,21 +41,23 @@ from typing import Any
 import numpy as np
 
 from daypart.experiments.gates import GateDecision, evaluate_gates
-from daypart.experiments.pooling import ArmTotals, arm_totals, segments_of
+from daypart.experiments.pooling import arm_totals, segments_of
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
+    ArmCounts,
     ArmResult,
     RevenueResult,
     SrmResult,
     analyze_many,
     srm_check,
 )
-from daypart.experiments.stats.revenue import (
-    MIN_CONVERSIONS,
+from daypart.experiments.stats.reasons import (
+    NO_ARMS,
     TOO_FEW_CONVERSIONS,
-    revenue_table,
+    TOO_FEW_EXPOSURES,
+    WEIGHTS_UNKNOWN,
 )
-from daypart.experiments.stats.srm import TOO_FEW_EXPOSURES
+from daypart.experiments.stats.revenue import MIN_CONVERSIONS, revenue_table
 from daypart.experiments.store.base import Cell, CellKey, ExperimentCounts, Store
 from daypart.rules.model import Arm, Audience, Experiment, RuleSet, Stage
 
@@ -75,7 +77,6 @@ __all__ = [
 
 LIGHTS = ("green", "amber", "red", "grey")
 ALL = "all"
-WEIGHTS_UNKNOWN = "weights_unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,12 @@ class Report:
                 "reason": self.gate.reason,
                 "best_arm": self.gate.best_arm,
                 "numbers": dict(self.gate.numbers),
+                "evidence": None
+                if self.gate.evidence is None
+                else {
+                    "verdict": self.gate.evidence.verdict,
+                    "reason": self.gate.evidence.reason,
+                },
             },
             "revenue": self.revenue,
             "arms": [arm.to_dict() for arm in self.arms],
@@ -218,7 +225,7 @@ def _group_by_segment(counts: ExperimentCounts) -> dict[tuple[str, str], Experim
     }
 
 
-def _revenue(analyses: Sequence[Sequence[ArmTotals]]) -> list[list[RevenueResult] | None]:
+def _revenue(analyses: Sequence[Sequence[ArmCounts]]) -> list[list[RevenueResult] | None]:
     """Revenue per visitor for each analysis; None where the sums cannot come from real
     values (a store bug): the report leaves revenue out there rather than fail."""
     by_size: dict[int, list[int]] = {}
@@ -255,25 +262,15 @@ def _arm_reports(
     )
 
 
-def _light(
-    experiment: Experiment,
-    state: RolloutState,
-    visitors: Sequence[int],
-    results: Sequence[ArmResult],
-    srm: SrmResult,
-) -> str:
-    if state.status != "running" or sum(visitors) == 0:
-        return "grey"
-    if srm.flagged:
+def light_of(gate: GateDecision, srm: SrmResult, visitors: int) -> str:
+    """The board's traffic light, read off the gate decision (never from thresholds of its
+    own, so it cannot disagree with what the evaluator does)."""
+    evidence = gate.evidence
+    if evidence is None or visitors == 0:
+        return "grey"  # not running, or nothing to judge
+    if srm.flagged or evidence.verdict == "rollback":
         return "red"
-    gates = experiment.gates
-    if len(results) < 2 or min(visitors) < gates.min_visitors_per_arm:
-        return "amber"
-    best = max(range(1, len(results)), key=lambda i: results[i].prob_beat_control)
-    beat, loss = results[best].prob_beat_control, results[best].expected_loss
-    if 1.0 - beat >= gates.rollback_prob_worse_than_control:
-        return "red"
-    if beat >= gates.advance_prob_beat_control and loss < gates.advance_expected_loss_below:
+    if evidence.verdict == "advance":
         return "green"
     return "amber"
 
@@ -295,12 +292,12 @@ class _Prepared:
 
     source: ReportInput
     reasons: list[str]
-    pooled: list[ArmTotals]
-    per_segment: list[tuple[tuple[str, str], list[ArmTotals]]]
+    pooled: list[ArmCounts]
+    per_segment: list[tuple[tuple[str, str], list[ArmCounts]]]
     revenue: bool
 
     @property
-    def totals(self) -> list[list[ArmTotals]]:
+    def totals(self) -> list[list[ArmCounts]]:
         return [self.pooled, *(totals for _, totals in self.per_segment)]
 
 
@@ -383,7 +380,7 @@ def _assemble(
             visitors=0,
             arms=(),
             segments=(),
-            srm=_srm_neutral(visitors, "no_arms"),
+            srm=_srm_neutral(visitors, NO_ARMS),
             gate=GateDecision("hold", "the experiment has no arms"),
             light="grey",
             reasons=("the experiment has no arms", *reasons),
@@ -412,13 +409,9 @@ def _assemble(
         srm = _srm_neutral(visitors, WEIGHTS_UNKNOWN)
     else:
         srm = srm_check(visitors, [arm.weight for arm in arms])
-    pooled_counts = [(t.conversions, t.visitors) for t in item.pooled]
-    if len(arms) < 2:
-        gate = GateDecision("hold", "a single arm has nothing to be compared with")
-    else:
-        # Exactly the evaluator's call (its analysis is the pooled one just computed, so
-        # it comes from the cache).
-        gate = evaluate_gates(experiment, state, pooled_counts, now)
+    # Exactly the evaluator's call (its analysis is the pooled one just computed, so it
+    # comes from the cache).
+    gate = evaluate_gates(experiment, state, [t.pair for t in item.pooled], now)
 
     if state.status != "running":
         reasons.append(f"experiment is {state.status.replace('_', ' ')}")
@@ -460,7 +453,7 @@ def _assemble(
         segments=segment_reports,
         srm=srm,
         gate=gate,
-        light=_light(experiment, state, visitors, results, srm),
+        light=light_of(gate, srm, total_visitors),
         reasons=tuple(reasons),
         best_arm=best_arm,
         best_prob_beat_control=best_beat,
@@ -523,10 +516,12 @@ def experiment_from_counts(counts: ExperimentCounts) -> Experiment:
     )
 
 
-async def build_reports(store: Store, ruleset: RuleSet | None) -> list[Report]:
+async def build_reports(
+    store: Store, ruleset: RuleSet | None, now: float | None = None
+) -> list[Report]:
     """Reports on every experiment in the rules (in their order); without rules, on every
     experiment the store knows, with arms and goal taken from the counts."""
-    now = time.time()
+    now = time.time() if now is None else now
     sources = []
     if ruleset is not None:
         for experiment in ruleset.experiments.values():

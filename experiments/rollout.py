@@ -12,9 +12,9 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
+from daypart.experiments.errors import ExperimentMisuse, InvalidTransition, StateConflict
 from daypart.experiments.state import RolloutState
 from daypart.experiments.store.base import Store
-from daypart.rules.errors import ExperimentError
 from daypart.rules.localtime import Clock
 from daypart.rules.model import Experiment
 
@@ -30,32 +30,42 @@ def apply_action(
     now: float,
     winner: str | None = None,
 ) -> RolloutState:
-    """The state after ``action``; raises ExperimentError when it is not allowed now."""
+    """The state after ``action``; raises ``InvalidTransition`` when it is not allowed now
+    and ``ExperimentMisuse`` when completing without a valid winner."""
+    name = experiment.name
     if state.status in ("rolled_back", "completed") and action != "resume":
-        raise ExperimentError(f"{experiment.name} is {state.status}; only resume is possible")
+        raise InvalidTransition(
+            f"{name} is {state.status}; only resume is possible", experiment=name, operation=action
+        )
     arms = [arm.name for arm in experiment.arms]
     if action == "advance":
         if state.status != "running":
-            raise ExperimentError(f"{experiment.name} is {state.status}; resume it first")
+            raise InvalidTransition(
+                f"{name} is {state.status}; resume it first", experiment=name, operation=action
+            )
         if state.stage + 1 < len(experiment.rollout):
             return state.next(stage=state.stage + 1, since=now)
         action = "complete"
     if action == "complete":
         if winner is None or winner not in arms:
-            raise ExperimentError(
-                f"completing {experiment.name} needs a winner; one of {', '.join(arms)}"
+            raise ExperimentMisuse(
+                f"completing {name} needs a winner; one of {', '.join(arms)}",
+                experiment=name,
+                operation=action,
             )
         return state.next(status="completed", winner=winner, since=now)
     if action == "rollback":
         return state.next(status="rolled_back", winner=None, since=now)
     if action == "pause":
         if state.status != "running":
-            raise ExperimentError(f"{experiment.name} is {state.status}, not running")
+            raise InvalidTransition(
+                f"{name} is {state.status}, not running", experiment=name, operation=action
+            )
         return state.next(status="paused", since=now)
     # resume: back to running at the current stage (a rolled-back or completed experiment
     # restarts its current stage, keeping its counts)
     if state.status == "running":
-        raise ExperimentError(f"{experiment.name} is already running")
+        raise InvalidTransition(f"{name} is already running", experiment=name, operation=action)
     return state.next(status="running", winner=None, since=now)
 
 
@@ -85,14 +95,20 @@ class Rollouts:
         stored state is still that one (the evaluator decided on it); otherwise retry on
         concurrent writes."""
         if action not in ACTIONS:
-            raise ExperimentError(
-                f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}"
+            raise ExperimentMisuse(
+                f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}",
+                experiment=experiment.name,
+                operation=str(action),
             )
         for _ in range(_CAS_ATTEMPTS):
             raw = await self.store.get_state(experiment.name)
             current = RolloutState() if raw is None else RolloutState.from_dict(raw)
             if expected is not None and current != expected:
-                raise ExperimentError(f"{experiment.name} changed while it was being evaluated")
+                raise StateConflict(
+                    f"{experiment.name} changed while it was being evaluated",
+                    experiment=experiment.name,
+                    operation=action,
+                )
             now = self.clock()
             if raw is None:
                 current = RolloutState(since=now)
@@ -116,7 +132,11 @@ class Rollouts:
                     },
                 )
                 return updated
-        raise ExperimentError(f"{experiment.name}: state kept changing; try again")
+        raise StateConflict(
+            f"{experiment.name}: state kept changing; try again",
+            experiment=experiment.name,
+            operation=action,
+        )
 
     async def record_look(
         self,

@@ -55,3 +55,7 @@ class RolloutState:
         if "since" in changes:
             changes.setdefault("checked", 0)
         return replace(self, version=self.version + 1, **changes)
+
+
+NOT_STARTED = RolloutState()
+"""The state of an experiment the store has no state for yet: stage 0, running."""

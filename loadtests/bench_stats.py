@@ -24,7 +24,7 @@ import numpy as np
 from daypart.experiments.report import ReportInput, report_from_counts, reports_from_counts
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import analyze
-from daypart.experiments.stats.results import clear_cache
+from daypart.experiments.stats.conversion import clear_cache
 from daypart.experiments.store.base import Cell, ExperimentCounts
 from daypart.rules.model import Arm, Experiment, Gates, Stage
 

@@ -3,7 +3,7 @@
 Bayesian gates checked again and again (continuous monitoring) can ship an arm that is no
 better than control. This drives hundreds of simulated experiments — synthetic visitors
 through the real middleware, recorder, memory store and evaluator on a fake clock (see
-``daypart.middleware.simulate``) — and reports:
+``daypart.middleware.tools.simulate``) — and reports:
 
 - A/A (no true difference): the share of experiments that ship a non-control arm;
   target at most 5% with the example gates.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daypart.middleware.simulate import SimulationConfig, simulate
+from daypart.middleware.tools.simulate import SimulationConfig, simulate
 from daypart.rules import EXAMPLES_DIR
 
 TRAVEL = EXAMPLES_DIR / "travel.yaml"

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DAYPART_STORE": store, "DAYPART_ADMIN_TOKEN": "load"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "daypart.middleware.cli", "demo", "--port", str(port)], env=env
+        [sys.executable, "-m", "daypart.middleware.tools.cli", "demo", "--port", str(port)], env=env
     )
     try:
         wait_until_up(url)

@@ -7,5 +7,6 @@ app.add_middleware(AdaptiveMiddleware, rules="rules.yaml", store="redis://localh
 from daypart.middleware.asgi import AdaptiveMiddleware
 from daypart.middleware.conversions import convert, decision_of
 from daypart.middleware.decision import Decision
+from daypart.middleware.runtime import Settings
 
-__all__ = ["AdaptiveMiddleware", "Decision", "convert", "decision_of"]
+__all__ = ["AdaptiveMiddleware", "Decision", "Settings", "convert", "decision_of"]

@@ -11,14 +11,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from daypart.experiments.state import RolloutState
-from daypart.rules.errors import RulesError, StoreError
+from daypart.experiments.store.errors import StoreError
+from daypart.middleware.runtime import Runtime
+from daypart.rules.errors import RulesError
 from daypart.rules.loader import load_rules
-
-if TYPE_CHECKING:
-    from daypart.middleware.asgi import AdaptiveMiddleware
 
 logger = logging.getLogger("daypart")
 
@@ -26,22 +24,11 @@ SHUTDOWN_FLUSH_SECONDS = 5.0
 
 
 class Background:
-    def __init__(
-        self,
-        middleware: AdaptiveMiddleware,
-        *,
-        reload_interval: float,
-        state_interval: float,
-        evaluate_interval: float | None,
-    ) -> None:
-        self.middleware = middleware
-        self.reload_interval = reload_interval
-        self.state_interval = state_interval
-        self.evaluate_interval = evaluate_interval
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._rules_stamp: tuple[int, int] | None = self._stamp()
-        self.evaluator: Callable[[], Awaitable[None]] | None = None
 
     def ensure_started(self) -> None:
         """Start on the running loop if not yet running there (cheap when running)."""
@@ -55,14 +42,17 @@ class Background:
 
     def _spawn(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        middleware = self.middleware
-        self._tasks = [loop.create_task(middleware.recorder.run(), name="daypart-flush")]
-        self._tasks.append(loop.create_task(self._every(self.state_interval, self.refresh_states)))
-        if middleware.rules_path is not None and self.reload_interval > 0:
-            self._tasks.append(loop.create_task(self._every(self.reload_interval, self.reload)))
-        if self.evaluate_interval and self.evaluator is not None:
+        runtime = self.runtime
+        settings = runtime.settings
+        self._tasks = [loop.create_task(runtime.recorder.run(), name="daypart-flush")]
+        self._tasks.append(
+            loop.create_task(self._every(settings.state_interval, self.refresh_states))
+        )
+        if runtime.rules_path is not None and settings.reload_interval > 0:
+            self._tasks.append(loop.create_task(self._every(settings.reload_interval, self.reload)))
+        if settings.evaluate_interval:
             self._tasks.append(
-                loop.create_task(self._every(self.evaluate_interval, self.evaluator))
+                loop.create_task(self._every(settings.evaluate_interval, self.evaluate))
             )
 
     async def stop(self) -> None:
@@ -72,15 +62,14 @@ class Background:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        recorder = self.runtime.recorder
         try:
-            await asyncio.wait_for(self.middleware.recorder.flush(), SHUTDOWN_FLUSH_SECONDS)
+            await asyncio.wait_for(recorder.flush(), SHUTDOWN_FLUSH_SECONDS)
         except (StoreError, TimeoutError) as exc:
             logger.error(
-                "daypart: %d records could not be written at shutdown (%s)",
-                self.middleware.recorder.pending,
-                exc,
+                "daypart: %d records could not be written at shutdown (%s)", recorder.pending, exc
             )
-        await self.middleware.store.close()
+        await self.runtime.store.close()
 
     @staticmethod
     async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
@@ -94,7 +83,7 @@ class Background:
     # -- jobs -----------------------------------------------------------------------------
 
     def _stamp(self) -> tuple[int, int] | None:
-        path = self.middleware.rules_path
+        path = self.runtime.rules_path
         if path is None:
             return None
         try:
@@ -109,33 +98,38 @@ class Background:
 
     async def reload(self) -> bool:
         """Load the rule file if it changed. A broken file keeps the last good rules."""
-        path = self.middleware.rules_path
+        runtime = self.runtime
+        path = runtime.rules_path
         stamp = self._stamp()
         if path is None or stamp == self._rules_stamp:
             return False
         self._rules_stamp = stamp
         try:
             ruleset = await asyncio.to_thread(load_rules, path)
+            runtime.serve(ruleset)
         except RulesError as exc:
-            self.middleware.rules_error = str(exc)
+            runtime.rules_error = str(exc)
             logger.error(
                 "daypart: %s not reloaded, the last good rules keep serving:\n%s", path, exc
             )
             return False
         except OSError as exc:
-            self.middleware.rules_error = f"{path}: {exc}"
+            runtime.rules_error = f"{path}: {exc}"
             logger.error("daypart: %s could not be read: %s", path, exc)
             return False
-        self.middleware.swap_rules(ruleset)
+        except Exception as exc:  # anything else failing in loading or compiling
+            runtime.rules_error = f"{path}: {type(exc).__name__}: {exc}"
+            logger.exception("daypart: %s not reloaded, the last good rules keep serving", path)
+            return False
         logger.info("daypart: rules reloaded from %s", path)
         return True
 
     async def refresh_states(self) -> None:
-        middleware = self.middleware
+        runtime = self.runtime
         states: dict[str, RolloutState] = {}
-        for name in middleware.engine.experiments:
+        for name in runtime.rules.policies.by_name:
             try:
-                raw = await middleware.store.get_state(name)
+                raw = await runtime.store.get_state(name)
             except StoreError as exc:
                 logger.debug("daypart: rollout state not refreshed: %s", exc)
                 return  # keep serving the states we know
@@ -144,4 +138,11 @@ class Background:
                     states[name] = RolloutState.from_dict(raw)
                 except (ValueError, TypeError) as exc:
                     logger.error("daypart: ignoring bad rollout state of %s: %s", name, exc)
-        middleware.states = states
+        runtime.states = states
+
+    async def evaluate(self) -> None:
+        """Run the gates once (if this worker holds the evaluator lock) and follow them."""
+        runtime = self.runtime
+        evaluations = await runtime.evaluator.run_once(runtime.rules.ruleset)
+        if evaluations and any(e.applied for e in evaluations):
+            await self.refresh_states()

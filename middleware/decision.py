@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from daypart.middleware.visitor import VisitorCookie
 
+Converter = Callable[["Decision", str, "float | None"], int]
+
 
 @dataclass(slots=True)
 class Decision:
@@ -26,7 +28,7 @@ class Decision:
     new_visitor: bool = True
     tracked: bool = False  # False for bots and DNT / Sec-GPC visitors: never counted
     cookie: VisitorCookie | None = field(default=None, repr=False)
-    _convert: Callable[[Decision, str, float | None], int] | None = field(default=None, repr=False)
+    _convert: Converter | None = field(default=None, repr=False)
 
     @property
     def local_time(self) -> datetime:

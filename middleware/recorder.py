@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 from daypart.experiments.store.base import Record, Store
-from daypart.rules.errors import StoreError
+from daypart.experiments.store.errors import StoreError
 
 logger = logging.getLogger("daypart.recorder")
 

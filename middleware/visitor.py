@@ -1,12 +1,13 @@
 """The signed visitor cookie.
 
-Value: ``1.<visitor id>.<exposure marks>.<signature>``. The marks record which experiments
-the visitor has been exposed to, in which arm and segment, so that (a) a returning
-visitor's exposure is never sent to the store again — no store round trip per request —
-and (b) a later conversion is counted in the arm and segment of the exposure. The store
-de-duplicates exposures as well, so a lost mark costs one harmless write, never a double
-count. The signature is HMAC-SHA256 (truncated to 128 bits) over everything before it;
-anything that does not verify is treated as no cookie: a new visitor, never an error.
+Value: ``1.<visitor id>.<exposure marks>.<signature>``. The marks
+(``daypart.experiments.policy.Mark``) record which experiments the visitor has been
+exposed to, in which arm and segment, so that (a) a returning visitor's exposure is never
+sent to the store again — no store round trip per request — and (b) a later conversion is
+counted in the arm and segment of the exposure. The store de-duplicates exposures as well,
+so a lost mark costs one harmless write, never a double count. The signature is
+HMAC-SHA256 (truncated to 128 bits) over everything before it; anything that does not
+verify is treated as no cookie: a new visitor, never an error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from daypart.experiments.policy import Mark
+
 VERSION = "1"
 MAX_MARKS = 16  # oldest marks are dropped first; the store's de-dup keeps counts exact
 MAX_COOKIE_CHARS = 1024
@@ -28,26 +31,12 @@ DEVICE_CODES = {"mobile": "m", "tablet": "t", "desktop": "d"}
 DEVICE_NAMES = {code: name for name, code in DEVICE_CODES.items()}
 
 
-def experiment_code(name: str, salt: str) -> str:
-    """Eight url-safe characters naming an experiment (and its salt: a new salt starts a
-    fresh experiment, so old marks must not match it)."""
-    digest = hashlib.blake2b(f"{name}\0{salt}".encode(), digest_size=6).digest()
-    return base64.urlsafe_b64encode(digest).decode()
-
-
 def new_visitor_id() -> str:
     return secrets.token_urlsafe(12)  # 96 random bits, 16 characters
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    code: str  # experiment_code(...)
-    arm: str
-    device: str  # mobile | tablet | desktop
-    daypart: str
-
-    def encode(self) -> str:
-        return f"{self.code}:{self.arm}:{DEVICE_CODES[self.device]}:{self.daypart}"
+def encode_mark(mark: Mark) -> str:
+    return f"{mark.code}:{mark.arm}:{DEVICE_CODES[mark.device]}:{mark.daypart}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +70,7 @@ class CookieSigner:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def dump(self, cookie: VisitorCookie) -> str:
-        marks = "/".join(mark.encode() for mark in cookie.marks)
+        marks = "/".join(encode_mark(mark) for mark in cookie.marks)
         payload = f"{VERSION}.{cookie.visitor_id}.{marks}"
         return f"{payload}.{self._sign(payload)}"
 

@@ -5,16 +5,10 @@ Loading (``load_rules``/``parse_rules``, errors with file, line and column), lin
 """
 
 from pathlib import Path
+from typing import Any
 
 from daypart.rules.device import device_class
-from daypart.rules.errors import (
-    DaypartError,
-    ExperimentError,
-    Problem,
-    RulesError,
-    StoreError,
-    StoreUnavailable,
-)
+from daypart.rules.errors import DaypartError, Problem, RulesError, moved
 from daypart.rules.lint import check_file, lint
 from daypart.rules.loader import load_rules, parse_rules
 from daypart.rules.model import RuleSet
@@ -24,15 +18,17 @@ EXAMPLES_DIR = Path(__file__).with_name("examples")
 __all__ = [
     "EXAMPLES_DIR",
     "DaypartError",
-    "ExperimentError",
     "Problem",
     "RuleSet",
     "RulesError",
-    "StoreError",
-    "StoreUnavailable",
     "check_file",
     "device_class",
     "lint",
     "load_rules",
     "parse_rules",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ExperimentError, StoreError, StoreUnavailable: exported here before they moved.
+    return moved(name, __name__)

@@ -1,20 +1,29 @@
-"""daypart's exception tree.
+"""daypart's exception tree. Each error lives with its concern; the root lives here, in
+the lowest layer, so that every package can derive from it without importing upwards.
 
-    DaypartError
-    ├── RulesError            a rule file could not be loaded (carries every Problem found)
-    ├── StoreError            the store failed (translated from redis-py errors)
-    │   └── StoreUnavailable  the store cannot be reached right now
-    └── ExperimentError       misuse of the experiments API (unknown experiment, bad action)
+    DaypartError                     every error daypart raises on purpose
+    ├── RulesError                   a rule file could not be loaded (carries every Problem)
+    ├── ExperimentError              daypart.experiments.errors
+    │   ├── ExperimentMisuse         unknown experiment, goal, action or arm
+    │   ├── InvalidTransition        the action is not allowed in the current state
+    │   └── StateConflict            the state changed meanwhile; retry
+    └── StoreError                   daypart.experiments.store.errors
+        └── StoreUnavailable         the store cannot be reached right now
 
 Statistics misuse raises the built-in ``ValueError``, as SciPy users expect.
-The tree lives in the lowest layer (rules) so every package can raise from it
-without importing upwards.
+
+``ExperimentError``, ``StoreError`` and ``StoreUnavailable`` were importable from here
+before they moved to their own packages; those names still resolve (with a
+``DeprecationWarning``), looked up by name when first used, so that this lowest layer
+never imports the layers above it.
 """
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -48,13 +57,25 @@ class RulesError(DaypartError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class StoreError(DaypartError):
-    """The store failed to carry out an operation."""
+MOVED = {
+    "ExperimentError": "daypart.experiments.errors",
+    "StoreError": "daypart.experiments.store.errors",
+    "StoreUnavailable": "daypart.experiments.store.errors",
+}
 
 
-class StoreUnavailable(StoreError):
-    """The store cannot be reached (connection refused, timeout, failover in progress)."""
+def moved(name: str, importer: str) -> Any:
+    """A name that moved out of this module, with a warning that says where to."""
+    home = MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {importer!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{importer}.{name} moved to {home}.{name}; import it from there",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module(home), name)
 
 
-class ExperimentError(DaypartError):
-    """An experiments API was used wrongly (unknown experiment, action not allowed now)."""
+def __getattr__(name: str) -> Any:
+    return moved(name, __name__)

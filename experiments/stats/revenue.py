@@ -28,7 +28,6 @@ comparison involving it, is neutral with the reason ``"too_few_conversions"``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,50 +37,12 @@ from scipy import special
 
 from daypart.experiments.stats._grid import BoolArray, FloatArray
 from daypart.experiments.stats.beta import CREDIBLE_LEVEL
+from daypart.experiments.stats.inputs import ArmCounts
+from daypart.experiments.stats.reasons import NO_DATA, SINGLE_ARM, TOO_FEW_CONVERSIONS
 
 MIN_CONVERSIONS = 4
 """The Student-t posterior of the mean value has a variance from 4 conversions (ν = 3)."""
-TOO_FEW_CONVERSIONS = "too_few_conversions"
-NO_DATA = "no_data"
-SINGLE_ARM = "single_arm"
 PER_VISITORS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class RevenueInput:
-    """One arm's sufficient statistics: visitors, conversions, and the sum and the sum of
-    squares of the conversions' values."""
-
-    visitors: int
-    conversions: int
-    revenue: float
-    revenue_sq: float
-
-    def __post_init__(self) -> None:
-        visitors, conversions = self.visitors, self.conversions
-        revenue, revenue_sq = self.revenue, self.revenue_sq
-        for name, count in (("visitors", visitors), ("conversions", conversions)):
-            if isinstance(count, bool) or not isinstance(count, int | np.integer):
-                raise ValueError(f"{name} must be an integer, got {count!r}")
-            if count < 0:
-                raise ValueError(f"{name} must not be negative, got {count}")
-        if conversions > visitors:
-            raise ValueError(f"{conversions} conversions exceed {visitors} visitors")
-        for name, value in (("revenue", revenue), ("revenue_sq", revenue_sq)):
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value}")
-        if revenue_sq < 0:
-            raise ValueError(f"revenue_sq is a sum of squares; got {revenue_sq}")
-        if conversions == 0 and (revenue != 0 or revenue_sq != 0):
-            raise ValueError("revenue without conversions")
-        # Cauchy–Schwarz: (Σv)² ≤ c Σv², up to rounding in the stored sums.
-        if revenue * revenue > conversions * revenue_sq * (1 + 1e-9) + 1e-9:
-            raise ValueError(
-                f"inconsistent sums: revenue {revenue} cannot come from "
-                f"{conversions} values whose squares sum to {revenue_sq}"
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +83,13 @@ class RevenueResult:
         }
 
 
-def analyze_revenue(arms: Sequence[RevenueInput], control: int = 0) -> list[RevenueResult]:
+def analyze_revenue(arms: Sequence[ArmCounts], control: int = 0) -> list[RevenueResult]:
     """Revenue per visitor of each arm and its comparison with ``arms[control]``."""
     return analyze_revenue_many([arms], control)[0]
 
 
 def analyze_revenue_many(
-    experiments: Sequence[Sequence[RevenueInput]], control: int = 0
+    experiments: Sequence[Sequence[ArmCounts]], control: int = 0
 ) -> list[list[RevenueResult]]:
     """``analyze_revenue`` for many experiments (or segments), vectorised across them."""
     if isinstance(control, bool) or not isinstance(control, int | np.integer):
@@ -137,10 +98,11 @@ def analyze_revenue_many(
     by_size: dict[int, list[int]] = {}
     for index, arms in enumerate(experiments):
         if not isinstance(arms, Sequence) or len(arms) == 0:
-            raise ValueError("arms must be a non-empty sequence of RevenueInput")
+            raise ValueError("arms must be a non-empty sequence of ArmCounts")
         for i, arm in enumerate(arms):
-            if not isinstance(arm, RevenueInput):
-                raise ValueError(f"arm {i}: expected a RevenueInput, got {arm!r}")
+            if not isinstance(arm, ArmCounts):
+                raise ValueError(f"arm {i}: expected an ArmCounts, got {arm!r}")
+            arm.check()
         if not 0 <= control < len(arms):
             raise ValueError(f"control index {control} out of range for {len(arms)} arm(s)")
         by_size.setdefault(len(arms), []).append(index)
@@ -159,7 +121,7 @@ def analyze_revenue_many(
 
 def consistent(table: FloatArray) -> BoolArray:
     """Which rows of a (B, k, 4) table of (visitors, conversions, revenue, revenue_sq)
-    could come from real values — the checks of ``RevenueInput``, vectorised."""
+    could come from real values — the checks of ``ArmCounts.check``, vectorised."""
     visitors, conversions, revenue, revenue_sq = np.moveaxis(table, -1, 0)
     ok = np.isfinite(table).all(axis=-1)
     ok &= (visitors >= 0) & (conversions >= 0) & (conversions <= visitors)
@@ -173,7 +135,7 @@ def consistent(table: FloatArray) -> BoolArray:
 
 def revenue_table(table: FloatArray, control: int = 0) -> list[list[RevenueResult] | None]:
     """``analyze_revenue_many`` straight from a (B, k, 4) array of (visitors, conversions,
-    revenue, revenue_sq): a report's totals, without a ``RevenueInput`` per arm. Rows
+    revenue, revenue_sq): a report's totals, without an ``ArmCounts`` per arm. Rows
     that fail ``consistent`` give None instead of raising, so one corrupt segment does
     not take a whole report down."""
     ok = consistent(table)

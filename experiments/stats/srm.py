@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from daypart.experiments.stats.reasons import SINGLE_ARM, TOO_FEW_EXPOSURES, ZERO_WEIGHT_EXPOSED
+
 SRM_THRESHOLD = 0.001
 MIN_EXPECTED = 5.0
-SINGLE_ARM = "single_arm"
-TOO_FEW_EXPOSURES = "too_few_exposures"
-ZERO_WEIGHT_EXPOSED = "exposures_in_zero_weight_arm"
 
 
 @dataclass(frozen=True, slots=True)

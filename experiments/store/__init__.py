@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from daypart.experiments.store.base import Store
+from daypart.experiments.store.errors import StoreError
 from daypart.experiments.store.memory import MemoryStore
 from daypart.experiments.store.redis import RedisStore
-from daypart.rules.errors import StoreError
 
 __all__ = ["SCHEMES", "MemoryStore", "RedisStore", "Store", "store_from_url"]
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from daypart.rules.errors import StoreError
+from daypart.experiments.store.errors import StoreError
 
 DEFAULT_PREFIX = "daypart:"
 DEFAULT_VISITOR_TTL_SECONDS = 90 * 24 * 3600

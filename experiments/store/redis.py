@@ -61,7 +61,7 @@ from daypart.experiments.store.base import (
     parse_options,
     revenue_value,
 )
-from daypart.rules.errors import StoreError, StoreUnavailable
+from daypart.experiments.store.errors import StoreError, StoreUnavailable
 
 Client: TypeAlias = "Redis | RedisCluster"
 Clock = Callable[[], float]

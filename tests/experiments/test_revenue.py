@@ -11,7 +11,7 @@ from scipy import stats
 
 from daypart.experiments.stats import (
     TOO_FEW_CONVERSIONS,
-    RevenueInput,
+    ArmCounts,
     analyze_revenue,
     analyze_revenue_many,
 )
@@ -24,12 +24,12 @@ def sums(values: np.ndarray) -> tuple[float, float]:
     return float(values.sum()), float((values * values).sum())
 
 
-def arm(visitors: int, values: np.ndarray) -> RevenueInput:
+def arm(visitors: int, values: np.ndarray) -> ArmCounts:
     total, squares = sums(values)
-    return RevenueInput(visitors, len(values), total, squares)
+    return ArmCounts(visitors, len(values), total, squares)
 
 
-def independent_posterior(data: RevenueInput) -> tuple[float, float]:
+def independent_posterior(data: ArmCounts) -> tuple[float, float]:
     """Mean and variance of p·m from scipy's own Beta and Student-t distributions."""
     rate = stats.beta(1 + data.conversions, 1 + data.visitors - data.conversions)
     c = data.conversions
@@ -72,7 +72,7 @@ def test_normal_combination_matches_a_monte_carlo_of_the_exact_model() -> None:
     treatment = arm(4000, rng.lognormal(3.6, 0.9, 215))
     draws = 400_000
 
-    def sample(data: RevenueInput) -> np.ndarray:
+    def sample(data: ArmCounts) -> np.ndarray:
         c = data.conversions
         p = rng.beta(1 + c, 1 + data.visitors - c, draws)
         mean_value = data.revenue / c
@@ -138,17 +138,17 @@ def test_too_few_conversions_is_neutral_with_a_reason() -> None:
 
 
 def test_no_data_and_single_arm() -> None:
-    empty = RevenueInput(0, 0, 0.0, 0.0)
+    empty = ArmCounts(0, 0, 0.0, 0.0)
     results = analyze_revenue([empty, empty])
     assert [r.reason for r in results] == ["no_data", "no_data"]
     assert results[0].revenue_per_visitor == 0.0
     assert results[0].value_per_conversion is None
-    (alone,) = analyze_revenue([RevenueInput(100, 10, 500.0, 26000.0)])
+    (alone,) = analyze_revenue([ArmCounts(100, 10, 500.0, 26000.0)])
     assert alone.reason == "single_arm"
 
 
 def test_identical_values_have_no_value_uncertainty() -> None:
-    flat = RevenueInput(1000, 100, 5000.0, 250000.0)  # every order exactly 50
+    flat = ArmCounts(1000, 100, 5000.0, 250000.0)  # every order exactly 50
     result = analyze_revenue([flat, flat])[1]
     rate = stats.beta(101, 901)
     assert result.revenue_per_visitor_interval == pytest.approx(
@@ -184,16 +184,16 @@ def test_identical_values_have_no_value_uncertainty() -> None:
 )
 def test_misuse_raises_value_error(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        RevenueInput(**kwargs)  # type: ignore[arg-type]
+        analyze_revenue([ArmCounts(**kwargs)])  # type: ignore[arg-type]
 
 
 def test_misuse_of_the_analysis_raises_value_error() -> None:
-    good = RevenueInput(10, 5, 50.0, 600.0)
+    good = ArmCounts(10, 5, 50.0, 600.0)
     with pytest.raises(ValueError, match="non-empty"):
         analyze_revenue([])
     with pytest.raises(ValueError, match="control index 2 out of range"):
         analyze_revenue([good, good], control=2)
-    with pytest.raises(ValueError, match="expected a RevenueInput"):
+    with pytest.raises(ValueError, match="expected an ArmCounts"):
         analyze_revenue([good, (10, 5, 50.0, 600.0)])  # type: ignore[list-item]
 
 
@@ -215,9 +215,7 @@ def test_many_equals_one_at_a_time_and_bad_rows_of_a_table_are_left_out() -> Non
 
 
 def test_results_are_strict_json() -> None:
-    results = analyze_revenue(
-        [RevenueInput(100, 2, 80.0, 3300.0), RevenueInput(100, 9, 400.0, 18000.0)]
-    )
+    results = analyze_revenue([ArmCounts(100, 2, 80.0, 3300.0), ArmCounts(100, 9, 400.0, 18000.0)])
     data = json.loads(json.dumps([r.to_dict() for r in results], allow_nan=False))
     assert data[1]["revenue_per_visitor_interval"] is not None
     assert data[0]["revenue_per_visitor_interval"] is None

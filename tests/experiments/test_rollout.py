@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from daypart.experiments.errors import ExperimentError
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.rollout import Rollouts, apply_action
 from daypart.experiments.state import RolloutState
 from daypart.experiments.store import MemoryStore, store_from_url
 from daypart.experiments.store.base import Exposure, Segment, Store
-from daypart.rules.errors import ExperimentError
 from daypart.rules.model import Arm, Experiment, Gates, Rule, RuleSet, Site, Stage, Variant
 
 DAY = 86400.0

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from daypart.experiments.stats import SRM_THRESHOLD, TOO_FEW_EXPOSURES, SrmResult, srm_check
-from daypart.experiments.stats.srm import SINGLE_ARM, ZERO_WEIGHT_EXPOSED
+from daypart.experiments.stats.reasons import SINGLE_ARM, ZERO_WEIGHT_EXPOSED
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ from daypart.experiments.stats import (
     analyze_many,
     credible_interval,
 )
-from daypart.experiments.stats.results import clear_cache
+from daypart.experiments.stats.conversion import clear_cache
 
 mp.dps = 30
 TOLERANCE = 1e-6
@@ -566,7 +566,7 @@ def test_another_control_index() -> None:
 def test_public_api() -> None:
     assert set(stats_package.__all__) == {
         "ALL_CONVERTED", "CREDIBLE_LEVEL", "NO_CONVERSIONS", "NO_DATA", "SINGLE_ARM",
-        "SRM_THRESHOLD", "TOO_FEW_CONVERSIONS", "TOO_FEW_EXPOSURES", "ArmResult",
+        "SRM_THRESHOLD", "TOO_FEW_CONVERSIONS", "TOO_FEW_EXPOSURES", "ArmCounts", "ArmResult",
         "RevenueInput", "RevenueResult", "SrmResult", "analyze", "analyze_many",
         "analyze_revenue", "analyze_revenue_many", "credible_interval", "srm_check",
     }  # fmt: skip

@@ -31,7 +31,7 @@ from daypart.experiments.store.base import (
     Segment,
     VisitorWindow,
 )
-from daypart.rules.errors import StoreError, StoreUnavailable
+from daypart.experiments.store.errors import StoreError, StoreUnavailable
 from tests.redis_server import RedisServer, free_port
 
 EVENING = Segment("desktop", "evening")

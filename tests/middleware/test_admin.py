@@ -40,7 +40,7 @@ def test_results_actions_and_exports(make_app: MakeApp) -> None:
         reload = client.post("/_daypart/api/rules/reload", headers=TOKEN)
         assert reload.json() == {"reloaded": True, "error": None}
         deadline = time.monotonic() + 5  # the background flusher writes within 0.5 s
-        while app.recorder.stats.written < 6 and time.monotonic() < deadline:
+        while app.runtime.recorder.stats.written < 6 and time.monotonic() < deadline:
             time.sleep(0.02)
         report = client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN).json()
         assert report["experiment"] == "evening-offer"

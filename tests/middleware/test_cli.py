@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daypart.middleware.cli import main
+from daypart.middleware.tools.cli import main
 from daypart.rules import EXAMPLES_DIR
 from tests.middleware.conftest import IPHONE, LAPTOP
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from daypart.middleware.demo.app import build_demo
+from daypart.middleware.tools.demo.app import build_demo
 from daypart.rules import EXAMPLES_DIR
 from tests.middleware.conftest import IPHONE, LAPTOP, TUESDAY_1730, TUESDAY_2100, Clock
 

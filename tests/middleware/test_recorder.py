@@ -9,8 +9,8 @@ import pytest
 
 from daypart.experiments.store import MemoryStore, store_from_url
 from daypart.experiments.store.base import Exposure, Segment
+from daypart.experiments.store.errors import StoreError
 from daypart.middleware.recorder import Recorder
-from daypart.rules.errors import StoreError
 from tests.redis_server import free_port
 
 

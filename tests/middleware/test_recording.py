@@ -38,7 +38,7 @@ IPAD = (
 
 
 def counts(app: AdaptiveMiddleware, experiment: str = "evening-offer") -> ExperimentCounts:
-    return asyncio.run(app.store.counts(experiment))
+    return asyncio.run(app.runtime.store.counts(experiment))
 
 
 def cells(app: AdaptiveMiddleware, what: str = "exposures", goal: str = "booked") -> Counter[Any]:
@@ -204,7 +204,7 @@ def test_records_are_flushed_without_a_lifespan(make_app: MakeApp) -> None:
         for _ in range(5):
             await app(get_scope("/", [(b"user-agent", LAPTOP.encode())]), no_body, send)
         for _ in range(100):
-            if app.recorder.pending == 0 and app.recorder.stats.written:
+            if app.runtime.recorder.pending == 0 and app.runtime.recorder.stats.written:
                 break
             await asyncio.sleep(0.02)
         await app.background.stop()

@@ -206,21 +206,21 @@ def test_redis_outage_keeps_pages_serving_and_counts_exact(
         outage_redis.stop()
         await drive(None, app, 400, seed=12, tally=tally, concurrency=4)
         for _ in range(100):  # make sure the recorder has met the outage
-            if app.recorder.stats.failures:
+            if app.runtime.recorder.stats.failures:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)  # "a few seconds" of outage in all
         outage_redis.start()
         await drive(None, app, 400, seed=13, tally=tally, concurrency=4)
         for _ in range(300):  # recovery: the recorder retries with backoff
-            if app.recorder.pending == 0:
+            if app.runtime.recorder.pending == 0:
                 break
             await asyncio.sleep(0.1)
         await app.background.stop()
 
     asyncio.run(run())
     assert set(tally.statuses) == {200}
-    assert app.recorder.stats.failures > 0  # the outage really hit the recorder
-    assert app.recorder.stats.dropped == 0  # within the buffer bound, nothing was lost
+    assert app.runtime.recorder.stats.failures > 0  # the outage really hit the recorder
+    assert app.runtime.recorder.stats.dropped == 0  # within the buffer bound, nothing was lost
     assert tally.slowest < 1.0  # no page waited for Redis (in-process pages take ~1 ms)
     assert stored(outage_redis.url) == (tally.exposures, tally.conversions, tally.revenue)

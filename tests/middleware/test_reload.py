@@ -19,7 +19,7 @@ MakeApp = Callable[..., AdaptiveMiddleware]
 
 def rule_after_change(client: TestClient, app: AdaptiveMiddleware, before: object) -> str:
     deadline = time.monotonic() + 5
-    while app.engine is before and time.monotonic() < deadline:
+    while app.runtime.rules is before and time.monotonic() < deadline:
         time.sleep(0.02)
     rule: str = client.get("/", headers={"User-Agent": IPHONE}).json()["decision"]["rule"]
     return rule
@@ -40,25 +40,25 @@ def test_background_reload_picks_up_changes_and_keeps_good_rules(
         assert client.get("/", headers={"User-Agent": IPHONE}).json()["decision"]["rule"] == (
             "commuters-get-inspiration"
         )
-        before = app.engine
+        before = app.runtime.rules
         touch(rules_file, good.replace('"17:00"', '"18:00"'))
         assert rule_after_change(client, app, before) == "everyone-else"
 
-        before = app.engine
+        before = app.runtime.rules
         touch(rules_file, good.replace("device: mobile", "device: mobil"))
         deadline = time.monotonic() + 5
-        while app.rules_error is None and time.monotonic() < deadline:
+        while app.runtime.rules_error is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert client.get("/", headers={"User-Agent": IPHONE}).json()["decision"]["rule"] == (
             "everyone-else"  # the last good rules keep serving
         )
-        assert app.engine is before
-        assert app.rules_error is not None
-        assert "unknown device 'mobil'" in app.rules_error
+        assert app.runtime.rules is before
+        assert app.runtime.rules_error is not None
+        assert "unknown device 'mobil'" in app.runtime.rules_error
 
         touch(rules_file, good)
         assert rule_after_change(client, app, before) == "commuters-get-inspiration"
-        assert app.rules_error is None
+        assert app.runtime.rules_error is None
 
 
 def test_a_broken_file_at_start_up_fails_loudly(tmp_path: Path) -> None:

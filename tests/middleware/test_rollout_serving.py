@@ -30,10 +30,10 @@ def arms_of(
 
 
 def act(app: AdaptiveMiddleware, action: str, winner: str | None = None) -> None:
-    experiment = app.engine.experiments["evening-offer"]
+    experiment = app.runtime.rules.ruleset.experiments["evening-offer"]
 
     async def run() -> None:
-        rollouts = Rollouts(app.store, app.clock)
+        rollouts = Rollouts(app.runtime.store, app.runtime.clock)
         await rollouts.ensure_started(experiment)
         await rollouts.act(experiment, action, actor="test", reason="test", winner=winner)  # type: ignore[arg-type]
         await app.background.refresh_states()
@@ -52,7 +52,11 @@ def test_completed_experiment_serves_the_winner_to_everyone_in_the_segment(
     assert body["decision"]["arm"] == "offer"
     assert arms_of(app, 10) == Counter({"offer": 10})
     assert (
-        sum(c.exposures for c in asyncio.run(app.store.counts("evening-offer")).cells.values()) == 0
+        sum(
+            c.exposures
+            for c in asyncio.run(app.runtime.store.counts("evening-offer")).cells.values()
+        )
+        == 0
     )
 
 
@@ -60,7 +64,7 @@ def test_rolled_back_experiment_serves_control_and_counts_nothing(make_app: Make
     app = make_app(clock=Clock(TUESDAY_2100))
     act(app, "rollback")
     assert arms_of(app, 10) == Counter({None: 10})
-    assert asyncio.run(app.store.counts("evening-offer")).cells == {}
+    assert asyncio.run(app.runtime.store.counts("evening-offer")).cells == {}
 
 
 def test_paused_experiment_keeps_its_visitors_but_takes_no_new_ones(make_app: MakeApp) -> None:
@@ -76,11 +80,11 @@ def test_a_second_worker_follows_the_state_in_the_store_within_seconds(
     make_app: MakeApp,
 ) -> None:
     first = make_app(clock=Clock(TUESDAY_2100))
-    second = make_app(clock=Clock(TUESDAY_2100), store=first.store, state_interval=0.05)
+    second = make_app(clock=Clock(TUESDAY_2100), store=first.runtime.store, state_interval=0.05)
     with TestClient(second) as client:
         act(first, "complete", winner="control")
         deadline = time.monotonic() + 5
-        while second.states.get("evening-offer") is None and time.monotonic() < deadline:
+        while second.runtime.states.get("evening-offer") is None and time.monotonic() < deadline:
             time.sleep(0.02)  # the background task polls the store; requests never do
         body = client.get("/", headers={"User-Agent": LAPTOP}).json()
     assert body["decision"]["arm"] == "control"

@@ -126,8 +126,8 @@ def test_opted_out_visitors_get_variants_but_no_cookie_and_no_experiment(
                 assert decision["arm"] is None
                 assert decision["tracked"] is False
                 assert "set-cookie" not in response.headers
-    assert app.recorder.pending == 0
-    assert app.recorder.stats.written == 0
+    assert app.runtime.recorder.pending == 0
+    assert app.runtime.recorder.stats.written == 0
 
 
 def test_bots_get_the_default_variant_and_are_never_counted(make_app: MakeApp) -> None:
@@ -139,7 +139,7 @@ def test_bots_get_the_default_variant_and_are_never_counted(make_app: MakeApp) -
     assert decision["rule"] == "everyone-else"
     assert decision["arm"] is None
     assert "set-cookie" not in response.headers
-    assert app.recorder.pending == 0
+    assert app.runtime.recorder.pending == 0
 
 
 def test_excluded_paths_and_websockets_pass_through_untouched(make_app: MakeApp) -> None:
@@ -179,14 +179,14 @@ def test_rules_reload_and_a_broken_file_keeps_the_last_good_rules(
 
         rules_file.write_text("version: 1\nrules:\n  - name: x\n    serve: [oops\n")
         assert asyncio.run(app.background.reload()) is False
-        assert app.rules_error is not None
-        assert "rules.yaml:" in app.rules_error
+        assert app.runtime.rules_error is not None
+        assert "rules.yaml:" in app.runtime.rules_error
         still = client.get("/", headers={"User-Agent": IPHONE})
         assert still.status_code == 200
         assert still.json()["decision"]["rule"] == "everyone-else"
         health = client.get("/_daypart/health").json()
         assert health["status"] == "degraded"
-        assert health["rules"]["error"] == app.rules_error
+        assert health["rules"]["error"] == app.runtime.rules_error
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])

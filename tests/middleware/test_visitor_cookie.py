@@ -4,14 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daypart.middleware.visitor import (
-    MAX_MARKS,
-    CookieSigner,
-    Mark,
-    VisitorCookie,
-    experiment_code,
-    new_visitor_id,
-)
+from daypart.experiments.policy import Mark, experiment_code
+from daypart.middleware.visitor import MAX_MARKS, CookieSigner, VisitorCookie, new_visitor_id
 
 SIGNER = CookieSigner("a-test-secret-of-enough-length")
 

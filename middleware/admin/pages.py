@@ -7,14 +7,13 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scipy import stats as scipy_stats
 
-if TYPE_CHECKING:
-    from daypart.middleware.asgi import AdaptiveMiddleware
+from daypart.middleware.runtime import Runtime
 
-LIGHTS = {"green": "#2a9d8f", "amber": "#e9c46a", "red": "#e76f51", "grey": "#999"}
+LIGHT_COLOURS = {"green": "#2a9d8f", "amber": "#e9c46a", "red": "#e76f51", "grey": "#999"}
 
 STYLE = """<style>
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
@@ -40,7 +39,7 @@ def _num(value: object, digits: int = 3) -> str:
 
 
 def _light(report: Mapping[str, Any]) -> str:
-    colour = LIGHTS.get(str(report.get("light", "grey")), LIGHTS["grey"])
+    colour = LIGHT_COLOURS.get(str(report.get("light", "grey")), LIGHT_COLOURS["grey"])
     return f'<span class="light" style="background:{colour}"></span>'
 
 
@@ -51,9 +50,7 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def board_page(
-    prefix: str, reports: Sequence[Mapping[str, Any]], middleware: AdaptiveMiddleware
-) -> str:
+def board_page(prefix: str, reports: Sequence[Mapping[str, Any]], runtime: Runtime) -> str:
     rows = []
     for report in reports:
         name = str(report["experiment"])
@@ -68,10 +65,10 @@ def board_page(
             f"<td>{_pct(report.get('best_prob_beat_control'), 1)}</td>"
             f"<td class='reason'>{_e(reasons)}</td></tr>"
         )
-    error = middleware.rules_error
+    error = runtime.rules_error
     warning = f"<p class='reason'>Rules not reloaded: <pre>{_e(error)}</pre></p>" if error else ""
     body = (
-        f"<h1>daypart</h1>{warning}<p>Rules: <code>{_e(middleware.engine.ruleset.source)}</code>"
+        f"<h1>daypart</h1>{warning}<p>Rules: <code>{_e(runtime.rules.ruleset.source)}</code>"
         f" · <a href='{prefix}/export.csv'>CSV</a> · <a href='{prefix}/api/openapi.json'>API</a>"
         "</p><table><tr><th>experiment</th><th>status</th><th>stage</th><th>visitors</th>"
         "<th>leading arm</th><th>P(beat control)</th><th>notes</th></tr>"

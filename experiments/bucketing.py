@@ -1,4 +1,5 @@
-"""Who is in an experiment, and in which arm: deterministic hashing, no store involved.
+"""Bucketing: deterministic hashing of visitors into an experiment's traffic and arms, no
+store involved.
 
 A visitor's place in an experiment is a pure function of (visitor id, salt), so every
 worker on every host agrees without asking anyone, and the request path does no I/O.

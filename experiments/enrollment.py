@@ -9,18 +9,18 @@ change when traffic changes.
 
 from __future__ import annotations
 
-from daypart.experiments.assignment import audience_matches, choose_arm, in_rollout
+from daypart.experiments.bucketing import audience_matches, choose_arm, in_rollout
 from daypart.experiments.state import RolloutState
 from daypart.rules.context import Context
 from daypart.rules.model import Arm, Experiment
 
 
-class Allocator:
+class Enrollment:
     __slots__ = ("arms", "by_name", "experiment", "salt", "weights")
 
-    def __init__(self, experiment: Experiment) -> None:
+    def __init__(self, experiment: Experiment, salt: str) -> None:
         self.experiment = experiment
-        self.salt = experiment.salt or experiment.name
+        self.salt = salt
         self.arms = experiment.arms
         self.weights = tuple(arm.weight for arm in experiment.arms)
         self.by_name = {arm.name: arm for arm in experiment.arms}

@@ -9,16 +9,16 @@ are accepted, so a page cannot fake a server-side goal such as a booking.
 from __future__ import annotations
 
 import json
-import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import JSONResponse
 
-from daypart.middleware.decision import Decision
-
-if TYPE_CHECKING:
-    from daypart.middleware.asgi import AdaptiveMiddleware
+from daypart.experiments.errors import ExperimentMisuse
+from daypart.middleware.consent import opted_out
+from daypart.middleware.conversions import record_conversion
+from daypart.middleware.goals import checked_value
+from daypart.middleware.runtime import Runtime
 
 MAX_BODY = 4096
 
@@ -55,16 +55,15 @@ def parse_beacon(body: bytes) -> tuple[str, float | None] | str:
     if not isinstance(goal, str) or not goal:
         return "field 'goal' must be a non-empty string"
     value = data.get("value")
-    if value is not None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "field 'value' must be a number"
-        if not math.isfinite(value) or abs(value) > 1e12:
-            return "field 'value' must be a finite number below 1e12 in size"
-        value = float(value)
-    return goal, value
+    if value is None:
+        return goal, None
+    checked = checked_value(value)
+    if isinstance(checked, str):
+        return f"field 'value' {checked}"
+    return goal, checked
 
 
-async def convert_endpoint(request: Request, middleware: AdaptiveMiddleware) -> JSONResponse:
+async def convert_endpoint(request: Request, runtime: Runtime) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/json", "text/plain", ""):
         return problem(415, f"content type {content_type!r}; expected application/json")
@@ -75,29 +74,19 @@ async def convert_endpoint(request: Request, middleware: AdaptiveMiddleware) -> 
     if isinstance(parsed, str):
         return problem(400, parsed)
     goal_name, value = parsed
-    engine = middleware.engine
-    goal = engine.ruleset.goals.get(goal_name)
-    if goal is None:
-        known = ", ".join(sorted(engine.ruleset.goals)) or "none"
-        return problem(422, f"unknown goal {goal_name!r}; defined goals: {known}")
-    if not goal.beacon:
+    rules = runtime.rules
+    try:
+        rules.policies.check_goal(goal_name)
+    except ExperimentMisuse as exc:
+        return problem(422, str(exc))
+    if not rules.ruleset.goals[goal_name].beacon:
         return problem(422, f"goal {goal_name!r} is not a beacon goal (beacon: true)")
-    opted_out = request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
-    cookie = (
-        None if opted_out else middleware.cookie_from_request(request.headers.get("cookie", ""))
-    )
+    headers = request.headers
+    if opted_out(headers.get("dnt"), headers.get("sec-gpc")):
+        return JSONResponse({"counted": 0}, status_code=202)
+    cookies = cookie_parser(headers.get("cookie", ""))
+    cookie = runtime.signer.load(cookies.get(runtime.settings.cookie_name))
     if cookie is None:
         return JSONResponse({"counted": 0}, status_code=202)
-    decision = Decision(
-        device="",
-        zone=engine.site_zone,
-        epoch=middleware.clock(),
-        dayparts=frozenset(),
-        segment="",
-        visitor_id=cookie.visitor_id,
-        new_visitor=False,
-        tracked=True,
-        cookie=cookie,
-    )
-    counted = middleware.record_conversion(decision, goal_name, value)
+    counted = record_conversion(runtime, cookie.visitor_id, cookie.marks, goal_name, value)
     return JSONResponse({"counted": counted}, status_code=202)

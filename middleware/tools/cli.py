@@ -31,7 +31,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from daypart.middleware.explain import explain
+    from daypart.middleware.tools.explain import explain
 
     headers: list[tuple[str, str]] = []
     for item in args.header:
@@ -108,7 +108,7 @@ def _demo(args: argparse.Namespace) -> int:
     except ImportError:
         print("the demo needs uvicorn: pip install 'daypart[demo]'", file=sys.stderr)
         return 1
-    from daypart.middleware.demo.app import build_demo
+    from daypart.middleware.tools.demo.app import build_demo
 
     store = args.store or os.environ.get("DAYPART_STORE", "memory://")
     options: dict[str, Any] = {}
@@ -135,7 +135,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from daypart.middleware.simulate import SimulationConfig, simulate
+    from daypart.middleware.tools.simulate import SimulationConfig, simulate
 
     config = SimulationConfig(
         rules=Path(args.rules),

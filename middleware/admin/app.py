@@ -12,33 +12,33 @@ import base64
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from daypart.experiments.errors import ExperimentMisuse, InvalidTransition, StateConflict
 from daypart.experiments.report import build_report, build_reports
 from daypart.experiments.report_export import reports_csv
 from daypart.experiments.rollout import ACTIONS, Rollouts
-from daypart.middleware.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
-from daypart.middleware.dashboard import board_page, detail_page
-from daypart.middleware.openapi import openapi_document
-from daypart.rules.errors import ExperimentError, StoreError
-
-if TYPE_CHECKING:
-    from daypart.middleware.asgi import AdaptiveMiddleware
+from daypart.experiments.store.errors import StoreError
+from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
+from daypart.middleware.admin.openapi import openapi_document
+from daypart.middleware.admin.pages import board_page, detail_page
+from daypart.middleware.background import Background
+from daypart.middleware.runtime import Runtime
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
-    prefix = middleware.admin_prefix
-    rollouts = Rollouts(middleware.store, middleware.clock)
+def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
+    prefix = runtime.settings.admin_prefix
+    token = runtime.settings.admin_token
+    rollouts = Rollouts(runtime.store, runtime.clock)
 
     def authorised(request: Request) -> bool:
-        token = middleware.admin_token
         if not token:
             return False
         header = request.headers.get("authorization", "")
@@ -52,11 +52,11 @@ def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
                 return False
         else:
             return False
-        return hmac.compare_digest(given.encode(), token.encode())
+        return token is not None and hmac.compare_digest(given.encode(), token.encode())
 
     def protected(handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
-            if not middleware.admin_token:
+            if not token:
                 return problem(403, "the admin API is off: set DAYPART_ADMIN_TOKEN")
             if not authorised(request):
                 return JSONResponse(
@@ -73,25 +73,26 @@ def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
 
     def experiment_or_404(request: Request) -> Any:
         name = request.path_params["name"]
-        experiment = middleware.engine.experiments.get(name)
+        experiments = runtime.rules.ruleset.experiments
+        experiment = experiments.get(name)
         if experiment is None:
-            known = ", ".join(sorted(middleware.engine.experiments)) or "none"
+            known = ", ".join(sorted(experiments)) or "none"
             return problem(404, f"unknown experiment {name!r}; experiments: {known}")
         return experiment
 
     async def health(request: Request) -> Response:
         store_ok, store_error = True, None
         try:
-            await middleware.store.ping()
+            await runtime.store.ping()
         except StoreError as exc:
             store_ok, store_error = False, str(exc)
-        recorder = middleware.recorder
+        recorder = runtime.recorder
         body = {
-            "status": "ok" if store_ok and middleware.rules_error is None else "degraded",
+            "status": "ok" if store_ok and runtime.rules_error is None else "degraded",
             "store": {"ok": store_ok, "error": store_error},
             "rules": {
-                "source": middleware.engine.ruleset.source,
-                "error": middleware.rules_error,
+                "source": runtime.rules.ruleset.source,
+                "error": runtime.rules_error,
             },
             "recorder": {**recorder.stats.to_dict(), "pending": recorder.pending},
         }
@@ -99,24 +100,24 @@ def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
         return JSONResponse(body)
 
     async def convert(request: Request) -> Response:
-        return await convert_endpoint(request, middleware)
+        return await convert_endpoint(request, runtime)
 
     async def experiments(request: Request) -> Response:
-        reports = await build_reports(middleware.store, middleware.engine.ruleset)
+        reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
         return JSONResponse([r.to_dict() for r in reports])
 
     async def experiment(request: Request) -> Response:
         found = experiment_or_404(request)
         if isinstance(found, Response):
             return found
-        report = await build_report(middleware.store, found, middleware.engine.ruleset)
+        report = await build_report(runtime.store, found, runtime.rules.ruleset, runtime.clock())
         return JSONResponse(report.to_dict())
 
     async def audit(request: Request) -> Response:
         found = experiment_or_404(request)
         if isinstance(found, Response):
             return found
-        entries = await middleware.store.audit(found.name, 200)
+        entries = await runtime.store.audit(found.name, 200)
         return JSONResponse([{"id": entry_id, **entry} for entry_id, entry in entries])
 
     async def action(request: Request) -> Response:
@@ -139,7 +140,9 @@ def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
             )
         winner = data.get("winner")
         if verb == "complete" or (verb == "advance" and winner is None):
-            report = await build_report(middleware.store, found, middleware.engine.ruleset)
+            report = await build_report(
+                runtime.store, found, runtime.rules.ruleset, runtime.clock()
+            )
             winner = winner or report.best_arm
         try:
             state = await rollouts.act(
@@ -149,17 +152,19 @@ def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
                 reason=str(data.get("reason") or f"{verb} from the admin endpoint")[:500],
                 winner=None if winner is None else str(winner),
             )
-        except ExperimentError as exc:
+        except ExperimentMisuse as exc:
+            return problem(422, str(exc))
+        except (InvalidTransition, StateConflict) as exc:
             return problem(409, str(exc))
-        await middleware.background.refresh_states()
+        await background.refresh_states()
         return JSONResponse(state.to_dict())
 
     async def rules(request: Request) -> Response:
-        ruleset = middleware.engine.ruleset
+        ruleset = runtime.rules.ruleset
         return JSONResponse(
             {
                 "source": ruleset.source,
-                "error": middleware.rules_error,
+                "error": runtime.rules_error,
                 "rules": [rule.name for rule in ruleset.rules],
                 "experiments": sorted(ruleset.experiments),
                 "goals": sorted(ruleset.goals),
@@ -167,14 +172,14 @@ def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
         )
 
     async def reload(request: Request) -> Response:
-        if middleware.rules_path is None:
+        if runtime.rules_path is None:
             return problem(409, "the rules were given as an object, not a file")
-        middleware.background.force_reload()
-        changed = await middleware.background.reload()
-        return JSONResponse({"reloaded": changed, "error": middleware.rules_error})
+        background.force_reload()
+        changed = await background.reload()
+        return JSONResponse({"reloaded": changed, "error": runtime.rules_error})
 
     async def csv_export(request: Request) -> Response:
-        reports = await build_reports(middleware.store, middleware.engine.ruleset)
+        reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
         return PlainTextResponse(
             reports_csv([r.to_dict() for r in reports]),
             media_type="text/csv",
@@ -185,15 +190,15 @@ def build_admin_app(middleware: AdaptiveMiddleware) -> Starlette:
         return JSONResponse(openapi_document(prefix))
 
     async def board(request: Request) -> Response:
-        reports = await build_reports(middleware.store, middleware.engine.ruleset)
-        return HTMLResponse(board_page(prefix, [r.to_dict() for r in reports], middleware))
+        reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
+        return HTMLResponse(board_page(prefix, [r.to_dict() for r in reports], runtime))
 
     async def detail(request: Request) -> Response:
         found = experiment_or_404(request)
         if isinstance(found, Response):
             return found
-        report = await build_report(middleware.store, found, middleware.engine.ruleset)
-        entries = await middleware.store.audit(found.name, 50)
+        report = await build_report(runtime.store, found, runtime.rules.ruleset, runtime.clock())
+        entries = await runtime.store.audit(found.name, 50)
         return HTMLResponse(detail_page(prefix, report.to_dict(), entries))
 
     return Starlette(

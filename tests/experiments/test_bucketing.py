@@ -17,8 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from daypart.experiments.allocation import Allocator
-from daypart.experiments.assignment import (
+from daypart.experiments.bucketing import (
     ARM,
     TRAFFIC,
     audience_matches,
@@ -26,6 +25,7 @@ from daypart.experiments.assignment import (
     choose_arm,
     in_rollout,
 )
+from daypart.experiments.enrollment import Enrollment
 from daypart.experiments.state import RolloutState
 from daypart.rules.context import Context
 from daypart.rules.localtime import LocalMinute
@@ -77,7 +77,7 @@ def test_everyone_at_full_traffic_and_no_one_at_zero(visitor: str, salt: str) ->
 
 @given(visitors, st.integers(min_value=1, max_value=3))
 def test_the_arm_never_changes_when_traffic_grows(visitor: str, stage: int) -> None:
-    # Through the allocator the middleware uses: a visitor who entered at an earlier,
+    # Through the enrollment the policy uses: a visitor who entered at an earlier,
     # smaller stage is still in at a later one, in the same arm.
     experiment = Experiment(
         name="evening-offer",
@@ -86,10 +86,10 @@ def test_the_arm_never_changes_when_traffic_grows(visitor: str, stage: int) -> N
         salt=SALT,
         rollout=(Stage(traffic=0.01), Stage(traffic=0.05), Stage(traffic=0.25), Stage()),
     )
-    allocator = Allocator(experiment)
+    enrollment = Enrollment(experiment, SALT)
     context = Context("desktop", LocalMinute(ZoneInfo("UTC"), 0, 0), frozenset(), "/")
-    earlier = allocator.enroll(visitor, RolloutState(stage=stage - 1), context)
-    later = allocator.enroll(visitor, RolloutState(stage=stage), context)
+    earlier = enrollment.enroll(visitor, RolloutState(stage=stage - 1), context)
+    later = enrollment.enroll(visitor, RolloutState(stage=stage), context)
     if earlier is not None:
         assert later == earlier
 
@@ -102,7 +102,7 @@ def test_the_same_everywhere() -> None:
     assert bucket("é✓", "", ARM) == 0.11623538667663869
     assert choose_arm("visitor-1", SALT, (7, 2, 1)) == 0
     code = (
-        "from daypart.experiments.assignment import bucket;"
+        "from daypart.experiments.bucketing import bucket;"
         "print(repr(bucket('Xk3_pQ9aZ0bC1dE2', 'checkout', 'arm')))"
     )
     out = subprocess.run(

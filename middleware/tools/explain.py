@@ -7,13 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from daypart.experiments.store.memory import MemoryStore
-from daypart.middleware.asgi import AdaptiveMiddleware
+from daypart.experiments.state import NOT_STARTED, RolloutState
+from daypart.middleware.classify import Classifier
+from daypart.middleware.compiled_rules import CompiledRules
+from daypart.middleware.decide import decide
+from daypart.middleware.visitor import CookieSigner
+from daypart.rules.loader import load_rules
 from daypart.rules.model import DAY_NAMES
 
 
-async def _nothing(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
-    raise RuntimeError("explain never calls the app")
+def _not_started(experiment: str) -> RolloutState:
+    return NOT_STARTED  # explain shows an experiment at its first stage
+
+
+def _no_conversions(*args: Any) -> int:  # pragma: no cover - explain never converts
+    return 0
 
 
 def explain(
@@ -35,12 +43,9 @@ def explain(
     visitors outside the experiment see.
     """
     epoch = at.timestamp() if at.tzinfo is not None else 0.0
-    middleware = AdaptiveMiddleware(
-        _nothing,
-        rules=rules,
-        store=MemoryStore(),
-        secret="explain-" + "x" * 16,
-        clock=lambda: epoch,
+    compiled = CompiledRules(load_rules(rules))
+    classifier = Classifier(
+        CookieSigner("explain-" + "x" * 16), "daypart", lambda: epoch, _no_conversions
     )
     raw_headers = [(b"user-agent", user_agent.encode("latin-1", "replace"))]
     raw_headers += [
@@ -56,15 +61,14 @@ def explain(
         "headers": raw_headers,
         "scheme": "https",
     }
-    engine = middleware.engine
-    decision, context = middleware.classify(scope, engine)
+    decision, context = classifier.classify(scope, compiled)
     if at.tzinfo is None:
         # Now that the visitor's zone is known, read the naive time in it.
         epoch = at.replace(tzinfo=decision.zone).timestamp()
-        decision, context = middleware.classify(scope, engine)
-    verdicts = [] if decision.device == "bot" else engine.matcher.explain(context)
+        decision, context = classifier.classify(scope, compiled)
+    verdicts = [] if decision.device == "bot" else compiled.matcher.explain(context)
     decision.visitor_id = visitor if decision.tracked else None
-    middleware.decide(decision, context, engine)
+    decide(decision, context, compiled, _not_started)
     result = decision.to_dict()
     result["weekday"] = DAY_NAMES[context.local.weekday]
     result["rules_checked"] = [

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daypart.experiments.errors import ExperimentMisuse
 from daypart.experiments.pooling import arm_totals
 from daypart.experiments.store.memory import MemoryStore
 from daypart.middleware.asgi import AdaptiveMiddleware
-from daypart.rules.errors import ExperimentError
 from daypart.rules.loader import load_rules
 from daypart.rules.model import Experiment, Gates, Rule, RuleSet
 
@@ -92,7 +92,7 @@ def _rule_for(ruleset: RuleSet, experiment: str) -> Rule:
     for rule in ruleset.rules:
         if rule.experiment == experiment:
             return rule
-    raise ExperimentError(f"no rule runs experiment {experiment!r}")
+    raise ExperimentMisuse(f"no rule runs experiment {experiment!r}")
 
 
 class _App:
@@ -141,7 +141,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
     ruleset = load_rules(config.rules)
     experiment: Experiment | None = ruleset.experiments.get(config.experiment)
     if experiment is None:
-        raise ExperimentError(f"unknown experiment {config.experiment!r}")
+        raise ExperimentMisuse(f"unknown experiment {config.experiment!r}")
     if config.gates is not None:
         experiment = _with_gates(experiment, config.gates)
         ruleset = _with_experiment(ruleset, experiment)
@@ -159,7 +159,6 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
         clock=lambda: clock[0],
         evaluate_interval=None,
     )
-    app.evaluator.clock = app.evaluator.rollouts.clock = lambda: clock[0]
     rates = {
         arm.name: config.base_rate * (1.0 if i == 0 else 1.0 + config.uplift)
         for i, arm in enumerate(experiment.arms)
@@ -218,19 +217,20 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
 
 async def _evaluate(app: AdaptiveMiddleware, result: SimulationResult) -> bool:
     """Flush, run the gates; True when the experiment reached a final state."""
-    await app.recorder.flush()
-    evaluations = await app.evaluator.run_once(app.engine.ruleset) or []
+    runtime = app.runtime
+    await runtime.recorder.flush()
+    evaluations = await runtime.evaluator.run_once(runtime.rules.ruleset) or []
     for evaluation in evaluations:
         if evaluation.applied:
             day = (
-                app.clock()
-                - datetime.fromisoformat(START).replace(tzinfo=app.engine.site_zone).timestamp()
+                runtime.clock()
+                - datetime.fromisoformat(START).replace(tzinfo=runtime.rules.site_zone).timestamp()
             ) / 86400
             result.history.append(
                 f"day {day:5.1f}: {evaluation.decision.verdict}: {evaluation.decision.reason}"
             )
     await app.background.refresh_states()
-    state = app.states.get(result.experiment)
+    state = runtime.states.get(result.experiment)
     if state is None:
         return False
     if state.status == "completed":

@@ -33,12 +33,12 @@ import numpy as np
 from daypart.experiments.stats._grid import arm_edges, unique_rows
 from daypart.experiments.stats.beta import CREDIBLE_LEVEL, credible_interval, posterior
 from daypart.experiments.stats.compare import compare, uplift_interval
-
-NO_DATA = "no_data"
-SINGLE_ARM = "single_arm"
-NO_CONVERSIONS = "no_conversions"
-ALL_CONVERTED = "all_converted"
-REASONS = (NO_DATA, SINGLE_ARM, NO_CONVERSIONS, ALL_CONVERTED)
+from daypart.experiments.stats.reasons import (
+    ALL_CONVERTED,
+    NO_CONVERSIONS,
+    NO_DATA,
+    SINGLE_ARM,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,146 @@
+"""The experiment policy: which arm a visitor gets, and which experiments a conversion
+counts in. The one owner of these decisions; the middleware, ``daypart explain``, the
+simulator and the beacon all ask it, and it needs no HTTP to be asked.
+
+A visitor's arm, given the experiment's rollout state:
+
+- ``completed``: everyone in the rule's segment sees the winner; nobody is counted;
+- ``running`` or ``paused`` and the visitor can be counted (a visitor id, no opt-out, no
+  bot): a visitor who was exposed before keeps that arm (their ``Mark``); otherwise
+  ``Enrollment`` decides whether they enter now (a running experiment at its current
+  stage) and in which arm — and a new ``Mark`` says "count this exposure";
+- anything else (rolled back, not enrolled, not countable): the control's variant,
+  outside the experiment (``arm`` None).
+
+A ``Mark`` is the memory of an exposure that travels with the visitor (the middleware
+keeps it in the signed cookie): the experiment's ``code`` and the arm and segment of the
+exposure, so a later conversion counts where the exposure was counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from daypart.experiments.enrollment import Enrollment
+from daypart.experiments.errors import ExperimentMisuse
+from daypart.experiments.state import NOT_STARTED, RolloutState
+from daypart.rules.context import Context
+from daypart.rules.model import Arm, Experiment, RuleSet
+
+
+def experiment_code(name: str, salt: str) -> str:
+    """Eight url-safe characters naming an experiment and its salt: a new salt starts a
+    fresh experiment, so marks of the old one must not match it."""
+    digest = hashlib.blake2b(f"{name}\0{salt}".encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """An exposure, remembered with the visitor."""
+
+    code: str  # experiment_code(...)
+    arm: str
+    device: str  # mobile | tablet | desktop
+    daypart: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    arm: str | None  # None: outside the experiment
+    variant: str  # what the visitor is served
+    new_mark: Mark | None = None  # the visitor entered just now: count this exposure
+
+
+class ExperimentPolicy:
+    """One experiment's policy, built once per rule set."""
+
+    __slots__ = ("_control", "_enrollment", "arms", "code", "experiment", "name", "salt")
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self.name = experiment.name
+        self.salt = experiment.salt or experiment.name
+        self.code = experiment_code(self.name, self.salt)
+        self.arms: Mapping[str, Arm] = {arm.name: arm for arm in experiment.arms}
+        self._enrollment = Enrollment(experiment, self.salt)
+        self._control = Assignment(None, experiment.control.variant)
+
+    def assign(
+        self,
+        state: RolloutState,
+        visitor_id: str | None,
+        marks: Sequence[Mark],
+        context: Context,
+        segment: str,
+    ) -> Assignment:
+        """The arm of ``visitor_id`` (None: a visitor who is never counted) with the
+        exposure ``marks`` they carry, in ``context`` (device, audience headers...)
+        counted in daypart ``segment``."""
+        arms = self.arms
+        if state.status == "completed":
+            winner = arms.get(state.winner or "")
+            if winner is not None:
+                return Assignment(winner.name, winner.variant)
+        if visitor_id is None or not state.counting:
+            return self._control
+        code = self.code
+        for mark in marks:
+            if mark.code == code:
+                kept = arms.get(mark.arm)
+                if kept is not None:
+                    return Assignment(kept.name, kept.variant)
+                break  # an arm no longer in the rules: enrol afresh
+        arm = self._enrollment.enroll(visitor_id, state, context)
+        if arm is None:
+            return self._control
+        return Assignment(arm.name, arm.variant, Mark(code, arm.name, context.device, segment))
+
+    def counts_conversion(self, mark: Mark, goal: str, state: RolloutState) -> bool:
+        """Whether a conversion on ``goal`` by a visitor with ``mark`` counts here."""
+        return (
+            mark.code == self.code
+            and self.experiment.goal == goal
+            and state.counting
+            and mark.arm in self.arms
+        )
+
+
+class ExperimentPolicies:
+    """Every experiment of a rule set, by name and by code."""
+
+    __slots__ = ("by_code", "by_name", "goals")
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.by_name = {name: ExperimentPolicy(e) for name, e in ruleset.experiments.items()}
+        self.by_code = {policy.code: policy for policy in self.by_name.values()}
+        self.goals = frozenset(ruleset.goals)
+
+    def __getitem__(self, name: str) -> ExperimentPolicy:
+        return self.by_name[name]
+
+    def check_goal(self, goal: str) -> None:
+        if goal not in self.goals:
+            known = ", ".join(sorted(self.goals)) or "none"
+            raise ExperimentMisuse(
+                f"unknown goal {goal!r}; defined goals: {known}", operation="convert"
+            )
+
+    def conversion_targets(
+        self, goal: str, marks: Iterable[Mark], states: Mapping[str, RolloutState]
+    ) -> list[tuple[str, Mark]]:
+        """(experiment, mark) for each experiment a conversion on ``goal`` counts in: those
+        the visitor was exposed to (``marks``) whose goal it is and that still count.
+        Raises ``ExperimentMisuse`` for a goal the rules do not define."""
+        self.check_goal(goal)
+        targets = []
+        for mark in marks:
+            policy = self.by_code.get(mark.code)
+            if policy is not None and policy.counts_conversion(
+                mark, goal, states.get(policy.name, NOT_STARTED)
+            ):
+                targets.append((policy.name, mark))
+        return targets

@@ -1,0 +1,116 @@
+"""Classifying a request: everything daypart knows about it before any rule is asked —
+device, the visitor's zone and local time, the dayparts it falls in, the visitor (signed
+cookie) and consent. No side effects; what it caches depends only on the request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from urllib.parse import unquote
+
+from starlette.requests import cookie_parser
+from starlette.types import Scope
+
+from daypart.middleware.compiled_rules import CompiledRules
+from daypart.middleware.consent import opted_out
+from daypart.middleware.decision import Converter, Decision
+from daypart.middleware.visitor import CookieSigner, VisitorCookie, new_visitor_id
+from daypart.rules.context import Context
+from daypart.rules.device import device_class
+from daypart.rules.localtime import Clock, MinuteCache, zone_named
+
+_NO_COOKIES: Mapping[str, str] = MappingProxyType({})
+_COOKIE_CACHE_SIZE = 8192
+_MAX_CACHED_COOKIE_HEADER = 1024
+
+
+class Classifier:
+    def __init__(
+        self, signer: CookieSigner, cookie_name: str, clock: Clock, convert: Converter
+    ) -> None:
+        self.signer = signer
+        self.cookie_name = cookie_name
+        self.clock = clock
+        self.convert = convert  # what Decision.convert calls
+        self.minutes = MinuteCache()
+        self._cookie_cache: dict[str, tuple[Mapping[str, str], VisitorCookie | None]] = {}
+
+    def classify(self, scope: Scope, rules: CompiledRules) -> tuple[Decision, Context]:
+        headers: dict[str, str] = {}
+        wanted = rules.wanted_headers  # raw name -> str name
+        for raw_name, raw_value in scope["headers"]:
+            name = wanted.get(raw_name)
+            if name is None:
+                continue
+            if name in headers:  # repeated: HTTP/2 may split cookies; otherwise first wins
+                if name == "cookie":
+                    headers[name] += "; " + raw_value.decode("latin-1")
+                continue
+            headers[name] = raw_value.decode("latin-1")
+        user_agent = headers.get("user-agent", "")
+        cookie_header = headers.get("cookie")
+        mobile_hint = headers.get("sec-ch-ua-mobile")
+        hints = None if mobile_hint is None else {"sec-ch-ua-mobile": mobile_hint}
+        device = device_class(user_agent, hints)
+        cookies, visitor_cookie = (
+            self.cookies(cookie_header) if cookie_header else (_NO_COOKIES, None)
+        )
+        zone = rules.site_zone
+        for from_cookie, source_name in rules.zone_sources:
+            name = (cookies if from_cookie else headers).get(source_name)
+            if name:
+                found = zone_named(unquote(name) if "%" in name else name)
+                if found is not None:
+                    zone = found
+                    break
+        epoch = self.clock()
+        local = self.minutes.minute(epoch, zone)
+        dayparts, segment = rules.matcher.dayparts_at(local.weekday, local.minute)
+        tracked = device != "bot" and not opted_out(headers.get("dnt"), headers.get("sec-gpc"))
+        cookie = visitor_cookie if tracked else None
+        new_visitor = cookie is None
+        # Positional arguments: this runs on every request (see the field order).
+        decision = Decision(
+            device,
+            zone,
+            epoch,
+            dayparts,
+            segment,
+            None,
+            None,
+            None,
+            None,
+            cookie.visitor_id if cookie else (new_visitor_id() if tracked else None),
+            new_visitor,
+            tracked,
+            cookie,
+            self.convert,
+        )
+        context = Context(
+            device,
+            local,
+            dayparts,
+            scope["path"],
+            scope["method"],
+            scope.get("query_string", b""),
+            headers,
+            cookies,
+            new_visitor,
+        )
+        return decision, context
+
+    def cookies(self, header: str) -> tuple[Mapping[str, str], VisitorCookie | None]:
+        """The cookies of a Cookie header and the verified visitor cookie among them.
+
+        A returning visitor sends the same Cookie header on every request: parse it and
+        verify the visitor cookie's signature once. The parsed mapping is shared, so it is
+        read-only (MappingProxyType)."""
+        found = self._cookie_cache.get(header)
+        if found is None:
+            cookies = MappingProxyType(cookie_parser(header))
+            found = (cookies, self.signer.load(cookies.get(self.cookie_name)))
+            if len(header) <= _MAX_CACHED_COOKIE_HEADER:
+                if len(self._cookie_cache) >= _COOKIE_CACHE_SIZE:
+                    self._cookie_cache.clear()
+                self._cookie_cache[header] = found
+        return found

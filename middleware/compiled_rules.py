@@ -1,0 +1,55 @@
+"""A rule set compiled for the request path. Rebuilt as a whole on every reload and
+swapped in one assignment, so a request always sees one consistent rule set."""
+
+from __future__ import annotations
+
+from daypart.experiments.policy import ExperimentPolicies
+from daypart.middleware.goals import CompiledGoal
+from daypart.middleware.variants import CompiledVariant
+from daypart.rules.glob import compile_globs
+from daypart.rules.localtime import zone_named
+from daypart.rules.matcher import Matcher
+from daypart.rules.model import RuleSet
+
+# Headers every request is looked at for, whatever the rules say.
+BASE_HEADERS = frozenset({b"user-agent", b"cookie", b"sec-ch-ua-mobile", b"dnt", b"sec-gpc"})
+
+
+class CompiledRules:
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.matcher = Matcher(ruleset)
+        zone = zone_named(ruleset.site.timezone)
+        if zone is None:  # the loader validated it; only a hand-built RuleSet gets here
+            raise ValueError(f"unknown timezone {ruleset.site.timezone!r}")
+        self.site_zone = zone
+        self.zone_sources = tuple((s.kind == "cookie", s.name) for s in ruleset.site.timezone_from)
+        self.variants = {name: CompiledVariant.build(v) for name, v in ruleset.variants.items()}
+        self.catch_all = ruleset.catch_all
+        self.policies = ExperimentPolicies(ruleset)
+        paths = ruleset.site.paths
+        self.pages = None if paths is None else compile_globs(paths)
+        self.goals = tuple(CompiledGoal.build(g) for g in ruleset.goals.values())
+        self.response_goals = tuple(g for g in self.goals if g.path is not None)
+        # Most requests are GETs and most goals are POSTs: skip the path globs early.
+        self._goal_methods = (
+            None
+            if any(g.method is None for g in self.response_goals)
+            else frozenset(g.method for g in self.response_goals)
+        )
+        self.wanted_headers = {
+            raw: raw.decode("latin-1")
+            for raw in BASE_HEADERS
+            | frozenset(name.encode("latin-1") for name in self.matcher.rule_headers)
+        }
+
+    def adapts(self, path: str) -> bool:
+        """Whether rules apply to this path (``site.paths``)."""
+        return self.pages is None or self.pages.fullmatch(path) is not None
+
+    def goals_for_request(self, method: str, path: str) -> tuple[CompiledGoal, ...]:
+        if not self.response_goals or (
+            self._goal_methods is not None and method not in self._goal_methods
+        ):
+            return ()
+        return tuple(g for g in self.response_goals if g.matches_request(method, path))

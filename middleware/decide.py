@@ -1,0 +1,42 @@
+"""Deciding: the first matching rule picks the variant; if it runs an experiment, the
+experiment policy picks the arm. Bots get the default variant (the catch-all rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from daypart.experiments.policy import Mark
+from daypart.experiments.state import RolloutState
+from daypart.middleware.compiled_rules import CompiledRules
+from daypart.middleware.decision import Decision
+from daypart.rules.context import Context
+
+
+def decide(
+    decision: Decision,
+    context: Context,
+    rules: CompiledRules,
+    state_of: Callable[[str], RolloutState],
+) -> Mark | None:
+    """Fill in rule, variant and arm; returns a new exposure mark when the visitor just
+    entered an experiment (its exposure is to be counted)."""
+    rule = rules.catch_all if decision.device == "bot" else rules.matcher.match(context)
+    if rule is None:
+        return None
+    decision.rule = rule.name
+    decision.variant = rule.serve
+    if rule.experiment is None:
+        return None
+    policy = rules.policies[rule.experiment]
+    decision.experiment = policy.name
+    cookie = decision.cookie
+    assignment = policy.assign(
+        state_of(policy.name),
+        decision.visitor_id if decision.tracked else None,
+        cookie.marks if cookie is not None else (),
+        context,
+        decision.segment,
+    )
+    decision.arm = assignment.arm
+    decision.variant = assignment.variant
+    return assignment.new_mark
