@@ -1,0 +1,75 @@
+"""One clock: the board, the API and the evaluator all read the middleware's clock, so a
+demo with a frozen clock (``daypart demo --at ...``) shows the stage age the evaluator
+uses, and the gates act when the board says they would."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from starlette.testclient import TestClient
+
+from daypart.experiments.store.base import Conversion, Exposure, Segment
+from daypart.middleware import AdaptiveMiddleware
+from daypart.middleware.tools.demo.app import build_demo
+from daypart.rules import EXAMPLES_DIR
+from tests.middleware.conftest import TUESDAY_2100, Clock
+
+TOKEN = {"Authorization": "Bearer one-clock-token"}
+HOUR = 3600.0
+
+
+def seed_a_clear_winner(app: AdaptiveMiddleware) -> None:
+    records: list[Exposure | Conversion] = []
+    for arm, converting in (("control", 20), ("offer", 80)):
+        for i in range(1000):
+            visitor = f"{arm}-{i:05d}"
+            segment = Segment("desktop", "evening")
+            records.append(Exposure("evening-offer", arm, segment, visitor))
+            if i < converting:
+                records.append(Conversion("evening-offer", arm, segment, visitor, "booked", 100.0))
+    asyncio.run(app.runtime.store.record(records))
+
+
+def offer_report(client: TestClient) -> dict[str, object]:
+    reports = client.get("/_daypart/api/experiments", headers=TOKEN).json()
+    found: dict[str, object] = next(r for r in reports if r["experiment"] == "evening-offer")
+    return found
+
+
+def test_a_frozen_demo_clock_reaches_the_board_and_the_evaluator() -> None:
+    clock = Clock(TUESDAY_2100)  # what `daypart demo --at 2026-11-24T21:00` freezes
+    app = build_demo(
+        str(EXAMPLES_DIR / "travel.yaml"),
+        "memory://",
+        clock=clock,
+        admin_token="one-clock-token",
+        evaluate_interval=None,
+    )
+    with TestClient(app) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(app.background.evaluate)  # the first run starts the stage: now
+        report = offer_report(client)
+        gate = report["gate"]
+        assert isinstance(gate, dict)
+        assert gate["numbers"]["stage_age_seconds"] == 0.0
+        assert "stage 1 has run 0.0 h of the 24.0 h minimum" in gate["reason"]
+        board = client.get("/_daypart/", headers=TOKEN).text
+        assert "stage 1 has run 0.0 h" in board
+        assert not re.search(r"has run -\d", board)
+
+        seed_a_clear_winner(app)
+        clock.epoch += 25 * HOUR
+        report = offer_report(client)
+        assert report["light"] == "green"
+        assert "the gates would advance" in " ".join(report["reasons"])  # type: ignore[arg-type]
+        assert "the gates would advance" in client.get("/_daypart/", headers=TOKEN).text
+
+        portal.call(app.background.evaluate)
+        after = offer_report(client)
+        assert after["state"]["stage"] == 1  # type: ignore[index]
+        assert after["state"]["since"] == clock.epoch  # type: ignore[index]
+        audit = client.get("/_daypart/api/experiments/evening-offer/audit", headers=TOKEN).json()
+        assert audit[-1]["actor"] == "evaluator"
+        assert audit[-1]["action"] == "advance"
