@@ -1,8 +1,9 @@
 """``python -m loadtests.bench_stats``: what the statistics cost.
 
-The workload is the one DESIGN.md budgets for: 20 experiments × 4 arms × 12 segments
-(3 devices × 4 dayparts), every report pooled + per segment (20 × 13 analyses of 4 arms),
-with the sample-ratio check, the gates and revenue per visitor (the goal carries values).
+The workload is the one the design budgets for (docs/design.md, Statistics): 20
+experiments × 4 arms × 12 segments (3 devices × 4 dayparts), every report pooled + per
+segment (20 × 13 analyses of 4 arms), with the sample-ratio check, the gates and revenue
+per visitor (the goal carries values).
 Counts are seeded and realistic: a few hundred to twenty thousand visitors per cell.
 
 Every figure is the median of several rounds, each computed from scratch: the analysis
