@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # The default editable install maps daypart.* onto the three folders through an import hook,
 # so new modules are picked up without reinstalling. mypy does not follow that hook; it reads
-# build/typecheck/daypart/, a tree of folder links (DESIGN.md, Layout).
+# build/typecheck/daypart/, a tree of folder links (docs/development.md).
 TYPECHECK := build/typecheck
 
 .PHONY: demo test lint bench accuracy simulate load clean

@@ -231,24 +231,13 @@ def outside_references(name: str, text: str) -> list[str]:
     return found
 
 
-# The Makefile belongs to another change: its comment still cites the outside design file.
-# Strict: once that comment is gone this test passes, fails as XPASS, and the exemption
-# must be removed.
-PENDING = frozenset({"Makefile"})
-
-
 def test_nothing_refers_outside_the_repository() -> None:
     found: list[str] = []
-    for name in sorted(repository_files() - PENDING):
+    for name in sorted(repository_files()):
         text = text_of(name)
         if text is not None:
             found += outside_references(name, text)
     assert found == []
-
-
-@pytest.mark.xfail(strict=True, reason="the Makefile's comment is being edited elsewhere")
-def test_the_makefile_refers_to_nothing_outside() -> None:
-    assert outside_references("Makefile", (ROOT / "Makefile").read_text(encoding="utf-8")) == []
 
 
 def test_the_exemption_is_narrow() -> None:
