@@ -58,7 +58,7 @@ class Assignment:
 class ExperimentPolicy:
     """One experiment's policy, built once per rule set."""
 
-    __slots__ = ("_control", "_enrollment", "arms", "code", "experiment", "name", "salt")
+    __slots__ = ("_control", "_enrollment", "_kept", "arms", "code", "experiment", "name", "salt")
 
     def __init__(self, experiment: Experiment) -> None:
         self.experiment = experiment
@@ -68,6 +68,8 @@ class ExperimentPolicy:
         self.arms: Mapping[str, Arm] = {arm.name: arm for arm in experiment.arms}
         self._enrollment = Enrollment(experiment, self.salt)
         self._control = Assignment(None, experiment.control.variant)
+        # A returning visitor's assignment: made once per arm, not once per request.
+        self._kept = {arm.name: Assignment(arm.name, arm.variant) for arm in experiment.arms}
 
     def assign(
         self,
@@ -80,19 +82,19 @@ class ExperimentPolicy:
         """The arm of ``visitor_id`` (None: a visitor who is never counted) with the
         exposure ``marks`` they carry, in ``context`` (device, audience headers...)
         counted in daypart ``segment``."""
-        arms = self.arms
+        kept = self._kept
         if state.status == "completed":
-            winner = arms.get(state.winner or "")
+            winner = kept.get(state.winner or "")
             if winner is not None:
-                return Assignment(winner.name, winner.variant)
+                return winner
         if visitor_id is None or not state.counting:
             return self._control
         code = self.code
         for mark in marks:
             if mark.code == code:
-                kept = arms.get(mark.arm)
-                if kept is not None:
-                    return Assignment(kept.name, kept.variant)
+                returning = kept.get(mark.arm)
+                if returning is not None:
+                    return returning
                 break  # an arm no longer in the rules: enrol afresh
         arm = self._enrollment.enroll(visitor_id, state, context)
         if arm is None:

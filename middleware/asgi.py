@@ -173,9 +173,10 @@ class AdaptiveMiddleware:
         runtime = self.runtime
         rules = runtime.rules
         decision, context = self.classifier.classify(scope, rules)
+        pages = rules.pages  # site.paths: rules.adapts() without the call
         new_mark = (
-            decide(decision, context, rules, runtime.state_of)
-            if rules.adapts(context.path)
+            decide(decision, context, rules, runtime.states)
+            if pages is None or pages.fullmatch(context.path) is not None
             else None
         )
         visitor_id = decision.visitor_id
@@ -198,7 +199,11 @@ class AdaptiveMiddleware:
         if state is None:
             scope["state"] = state = {}
         state["daypart"] = decision
-        goals = rules.goals_for_request(context.method, context.path) if decision.tracked else ()
+        goals = (
+            rules.goals_for_request(context.method, context.path)
+            if decision.tracked and rules.may_match_goal(context.method)
+            else ()
+        )
 
         variant = rules.variants.get(decision.variant) if decision.variant else None
         inner_scope: Scope = scope
@@ -214,10 +219,5 @@ class AdaptiveMiddleware:
                 record_response_goals(runtime, decision, goals, status, headers)
 
         cookie = runtime.signer.dump(decision.cookie) if set_cookie and decision.cookie else None
-        return inner_scope, self.serving.wrap(
-            send,
-            private=variant is not None,
-            cookie=cookie,
-            secure=scope.get("scheme") == "https",
-            on_response=on_response,
-        )
+        private, secure = variant is not None, scope.get("scheme") == "https"
+        return inner_scope, self.serving.wrap(send, private, cookie, secure, on_response)

@@ -66,7 +66,9 @@ class Classifier:
         epoch = self.clock()
         local = self.minutes.minute(epoch, zone)
         dayparts, segment = rules.matcher.dayparts_at(local.weekday, local.minute)
-        tracked = device != "bot" and not opted_out(headers.get("dnt"), headers.get("sec-gpc"))
+        dnt, gpc = headers.get("dnt"), headers.get("sec-gpc")
+        # The call only when a consent header is there: most requests carry neither.
+        tracked = device != "bot" and not ((dnt or gpc) and opted_out(dnt, gpc))
         cookie = visitor_cookie if tracked else None
         new_visitor = cookie is None
         # Positional arguments: this runs on every request (see the field order).

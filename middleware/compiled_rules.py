@@ -3,6 +3,8 @@ swapped in one assignment, so a request always sees one consistent rule set."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from daypart.experiments.policy import ExperimentPolicies
 from daypart.middleware.goals import CompiledGoal
 from daypart.middleware.variants import CompiledVariant
@@ -32,10 +34,17 @@ class CompiledRules:
         self.goals = tuple(CompiledGoal.build(g) for g in ruleset.goals.values())
         self.response_goals = tuple(g for g in self.goals if g.path is not None)
         # Most requests are GETs and most goals are POSTs: skip the path globs early.
-        self._goal_methods = (
+        methods = (
             None
             if any(g.method is None for g in self.response_goals)
             else frozenset(g.method for g in self.response_goals)
+        )
+        self.may_match_goal: Callable[[str], bool] = (
+            _never
+            if not self.response_goals
+            else _always
+            if methods is None
+            else methods.__contains__
         )
         self.wanted_headers = {
             raw: raw.decode("latin-1")
@@ -48,8 +57,14 @@ class CompiledRules:
         return self.pages is None or self.pages.fullmatch(path) is not None
 
     def goals_for_request(self, method: str, path: str) -> tuple[CompiledGoal, ...]:
-        if not self.response_goals or (
-            self._goal_methods is not None and method not in self._goal_methods
-        ):
+        if not self.may_match_goal(method):
             return ()
         return tuple(g for g in self.response_goals if g.matches_request(method, path))
+
+
+def _never(method: str) -> bool:
+    return False
+
+
+def _always(method: str) -> bool:
+    return True

@@ -3,10 +3,10 @@ experiment policy picks the arm. Bots get the default variant (the catch-all rul
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from daypart.experiments.policy import Mark
-from daypart.experiments.state import RolloutState
+from daypart.experiments.state import NOT_STARTED, RolloutState
 from daypart.middleware.compiled_rules import CompiledRules
 from daypart.middleware.decision import Decision
 from daypart.rules.context import Context
@@ -16,7 +16,7 @@ def decide(
     decision: Decision,
     context: Context,
     rules: CompiledRules,
-    state_of: Callable[[str], RolloutState],
+    states: Mapping[str, RolloutState],
 ) -> Mark | None:
     """Fill in rule, variant and arm; returns a new exposure mark when the visitor just
     entered an experiment (its exposure is to be counted)."""
@@ -31,7 +31,7 @@ def decide(
     decision.experiment = policy.name
     cookie = decision.cookie
     assignment = policy.assign(
-        state_of(policy.name),
+        states.get(policy.name, NOT_STARTED),
         decision.visitor_id if decision.tracked else None,
         cookie.marks if cookie is not None else (),
         context,

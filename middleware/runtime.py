@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daypart.experiments.evaluator import Evaluator
-from daypart.experiments.state import NOT_STARTED, RolloutState
+from daypart.experiments.state import RolloutState
 from daypart.experiments.store.base import Store
 from daypart.middleware.compiled_rules import CompiledRules
 from daypart.middleware.recorder import Recorder
@@ -67,9 +67,6 @@ class Runtime:
             max_buffer=settings.max_buffer,
         )
         self.evaluator = Evaluator(store, clock=clock)
-
-    def state_of(self, experiment: str) -> RolloutState:
-        return self.states.get(experiment, NOT_STARTED)
 
     def serve(self, ruleset: RuleSet) -> None:
         """Swap in a new rule set (compiled first: a failure leaves the old one serving)."""

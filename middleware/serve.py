@@ -29,7 +29,6 @@ class Serving:
     def wrap(
         self,
         send: Send,
-        *,
         private: bool,
         cookie: str | None,
         secure: bool,

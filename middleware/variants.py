@@ -19,6 +19,7 @@ class CompiledVariant:
     rewrite: tuple[str, ...] | None  # the template split at "{path}"
     headers: tuple[tuple[bytes, bytes], ...]
     header_names: frozenset[bytes]
+    changes_request: bool  # a rewrite or request headers: the app gets a changed scope
     # path -> (rewritten path, raw_path); the rule set's lifetime, bounded
     rewrites: dict[str, tuple[str, bytes]] = field(default_factory=dict, compare=False)
 
@@ -33,11 +34,8 @@ class CompiledVariant:
             None if variant.rewrite is None else tuple(variant.rewrite.split("{path}")),
             headers,
             frozenset(name for name, _ in headers),
+            variant.rewrite is not None or bool(headers),
         )
-
-    @property
-    def changes_request(self) -> bool:
-        return self.rewrite is not None or bool(self.headers)
 
     def _rewrite(self, path: str) -> tuple[str, bytes]:
         # Sites have few distinct paths per variant: remember them (bounded).

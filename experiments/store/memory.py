@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -33,8 +33,8 @@ from daypart.experiments.store.base import (
     parse_options,
     revenue_value,
 )
+from daypart.rules.localtime import Clock
 
-Clock = Callable[[], float]
 AuditEntry = tuple[str, dict[str, str]]
 
 

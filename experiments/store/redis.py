@@ -32,7 +32,7 @@ import hashlib
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources import files
 from typing import Any, TypeAlias, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -62,9 +62,9 @@ from daypart.experiments.store.base import (
     revenue_value,
 )
 from daypart.experiments.store.errors import StoreError, StoreUnavailable
+from daypart.rules.localtime import Clock
 
 Client: TypeAlias = "Redis | RedisCluster"
-Clock = Callable[[], float]
 
 # Marks of one generation spread over this many hashes, each small enough for the compact
 # listpack encoding (up to 512 entries by default: ~4M visitors per generation). Fewer

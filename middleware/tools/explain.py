@@ -7,17 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from daypart.experiments.state import NOT_STARTED, RolloutState
 from daypart.middleware.classify import Classifier
 from daypart.middleware.compiled_rules import CompiledRules
 from daypart.middleware.decide import decide
 from daypart.middleware.visitor import CookieSigner
 from daypart.rules.loader import load_rules
 from daypart.rules.model import DAY_NAMES
-
-
-def _not_started(experiment: str) -> RolloutState:
-    return NOT_STARTED  # explain shows an experiment at its first stage
 
 
 def _no_conversions(*args: Any) -> int:  # pragma: no cover - explain never converts
@@ -68,7 +63,7 @@ def explain(
         decision, context = classifier.classify(scope, compiled)
     verdicts = [] if decision.device == "bot" else compiled.matcher.explain(context)
     decision.visitor_id = visitor if decision.tracked else None
-    decide(decision, context, compiled, _not_started)
+    decide(decision, context, compiled, {})  # no states: every experiment at stage 1
     result = decision.to_dict()
     result["weekday"] = DAY_NAMES[context.local.weekday]
     result["rules_checked"] = [
