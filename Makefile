@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # build/typecheck/daypart/, a tree of folder links (docs/development.md).
 TYPECHECK := build/typecheck
 
-.PHONY: demo test lint bench accuracy simulate load clean
+.PHONY: demo test lint bench bench-instructions accuracy simulate load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ lint: $(VENV)/.deps-dev $(VENV)/.linked
 
 bench: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m loadtests.bench
+
+bench-instructions: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.instructions
 
 accuracy: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m loadtests.device_accuracy

@@ -23,6 +23,7 @@ import base64
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from daypart.experiments.enrollment import Enrollment
 from daypart.experiments.errors import ExperimentMisuse
@@ -48,8 +49,9 @@ class Mark:
     daypart: str
 
 
-@dataclass(frozen=True, slots=True)
-class Assignment:
+class Assignment(NamedTuple):
+    # A tuple, not a frozen dataclass: made for every new visitor, and a frozen
+    # dataclass's __init__ sets each field through object.__setattr__.
     arm: str | None  # None: outside the experiment
     variant: str  # what the visitor is served
     new_mark: Mark | None = None  # the visitor entered just now: count this exposure

@@ -192,8 +192,11 @@ class AdaptiveMiddleware:
             )
         if set_cookie:
             assert visitor_id is not None  # tracked visitors always have one
-            base = decision.cookie or VisitorCookie(visitor_id)
-            decision.cookie = base.with_mark(new_mark) if new_mark else base
+            base = decision.cookie
+            if base is None:  # one cookie made, not a bare one and then one with the mark
+                decision.cookie = VisitorCookie(visitor_id, (new_mark,) if new_mark else ())
+            elif new_mark is not None:
+                decision.cookie = base.with_mark(new_mark)
 
         state = scope.get("state")
         if state is None:

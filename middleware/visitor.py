@@ -15,8 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
-import secrets
 from dataclasses import dataclass
 
 from daypart.experiments.policy import Mark
@@ -32,7 +32,9 @@ DEVICE_NAMES = {code: name for name, code in DEVICE_CODES.items()}
 
 
 def new_visitor_id() -> str:
-    return secrets.token_urlsafe(12)  # 96 random bits, 16 characters
+    # secrets.token_urlsafe(12) without its two extra calls: this runs for every new
+    # visitor. 96 random bits from the OS, 16 characters, no padding.
+    return base64.urlsafe_b64encode(os.urandom(12)).decode("ascii")
 
 
 def encode_mark(mark: Mark) -> str:
