@@ -27,6 +27,7 @@ from daypart.experiments.store.errors import StoreError
 from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
 from daypart.middleware.admin.openapi import openapi_document
 from daypart.middleware.admin.pages import board_page, detail_page
+from daypart.middleware.admin.tz_script import tz_script_endpoint
 from daypart.middleware.background import Background
 from daypart.middleware.runtime import Runtime
 
@@ -204,6 +205,7 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
     return Starlette(
         routes=[
             Route(f"{prefix}/health", health),
+            Route(f"{prefix}/tz.js", tz_script_endpoint(runtime)),
             Route(f"{prefix}/convert", convert, methods=["POST"]),
             Route(f"{prefix}/", protected(board)),
             Route(f"{prefix}", protected(board)),

@@ -30,6 +30,7 @@ TRIPS = {
 PAGE = Template("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<script src="/_daypart/tz.js" defer></script>
 <title>$title · Wanderly</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#222}
