@@ -9,6 +9,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.errors import ExperimentError
 from daypart.experiments.gates import GateDecision, evaluate_gates
 from daypart.experiments.pooling import arm_totals
@@ -51,13 +52,20 @@ class Evaluator:
         evaluations = []
         for experiment in ruleset.experiments.values():
             state = await self.rollouts.ensure_started(experiment)
-            counts = await self.store.counts(experiment.name)
-            totals = arm_totals(counts, [arm.name for arm in experiment.arms], experiment.goal)
+            names = [arm.name for arm in experiment.arms]
+            counts, warnings = split_consistent(
+                await self.store.counts(experiment.name), names, experiment.goal
+            )
+            if warnings:
+                logger.warning(
+                    "daypart: %s: %d inconsistent cell(s), the gates hold: %s",
+                    experiment.name,
+                    len(warnings),
+                    "; ".join(warnings),
+                )
+            totals = arm_totals(counts, names, experiment.goal)
             decision = evaluate_gates(
-                experiment,
-                state,
-                [(t.conversions, t.visitors) for t in totals],
-                self.clock(),
+                experiment, state, [t.pair for t in totals], self.clock(), warnings
             )
             applied = False
             if decision.verdict == "hold" and decision.look is not None:

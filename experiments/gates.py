@@ -19,7 +19,9 @@ from daypart.experiments.stats import analyze
 from daypart.rules.model import Experiment
 
 GateVerdict = Literal["advance", "rollback", "hold"]
-EvidenceVerdict = Literal["advance", "rollback", "inconclusive", "too_few_visitors"]
+EvidenceVerdict = Literal[
+    "advance", "rollback", "inconclusive", "too_few_visitors", "inconsistent_data"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +105,22 @@ def evaluate_gates(
     state: RolloutState,
     arms: Sequence[tuple[int, int]],
     now: float,
+    data_warnings: Sequence[str] = (),
 ) -> GateDecision:
     """``arms``: (conversions, visitors) per arm of ``experiment`` in its order (control
-    first), pooled over segments, on the experiment's goal."""
+    first), pooled over the segments whose counts are consistent, on the experiment's goal.
+    ``data_warnings``: the inconsistent cells left out (``data_quality``); while there are
+    any, the gates hold."""
     gates = experiment.gates
     if state.status != "running":
         return GateDecision("hold", f"experiment is {state.status}")
     if len(arms) < 2:
         return GateDecision("hold", "a single arm has nothing to be compared with")
+    if data_warnings:
+        reason = f"holding on inconsistent data: {data_warnings[0]}"
+        if len(data_warnings) > 1:
+            reason += f" (and {len(data_warnings) - 1} more such cells)"
+        return GateDecision("hold", reason, evidence=Evidence("inconsistent_data", reason))
     evidence = judge_evidence(experiment, arms)
     age = now - state.since
     numbers: dict[str, float | int | str] = {

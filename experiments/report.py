@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.gates import GateDecision, evaluate_gates
 from daypart.experiments.pooling import arm_totals, segments_of
 from daypart.experiments.state import RolloutState
@@ -143,6 +144,7 @@ class Report:
     best_arm: str | None  # the arm most likely best (may be the control); None without data
     best_prob_beat_control: float | None  # None when the best arm is the control
     revenue: bool  # whether the arms carry revenue fields
+    data_quality: tuple[str, ...] = ()  # inconsistent cells, left out of every analysis
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +171,7 @@ class Report:
                 },
             },
             "revenue": self.revenue,
+            "data_quality": list(self.data_quality),
             "arms": [arm.to_dict() for arm in self.arms],
             "segments": [segment.to_dict() for segment in self.segments],
         }
@@ -268,7 +271,7 @@ def light_of(gate: GateDecision, srm: SrmResult, visitors: int) -> str:
     evidence = gate.evidence
     if evidence is None or visitors == 0:
         return "grey"  # not running, or nothing to judge
-    if srm.flagged or evidence.verdict == "rollback":
+    if srm.flagged or evidence.verdict in ("rollback", "inconsistent_data"):
         return "red"
     if evidence.verdict == "advance":
         return "green"
@@ -295,6 +298,7 @@ class _Prepared:
     pooled: list[ArmCounts]
     per_segment: list[tuple[tuple[str, str], list[ArmCounts]]]
     revenue: bool
+    data_warnings: tuple[str, ...] = ()
 
     @property
     def totals(self) -> list[list[ArmCounts]]:
@@ -302,9 +306,10 @@ class _Prepared:
 
 
 def _prepare(source: ReportInput) -> _Prepared:
-    experiment, counts = source.experiment, source.counts
+    experiment = source.experiment
     names = [arm.name for arm in experiment.arms]
-    reasons = []
+    counts, data_warnings = split_consistent(source.counts, names, experiment.goal)
+    reasons = list(data_warnings)
     dropped = sorted({key[0] for key in counts.cells} - set(names))
     if dropped:
         reasons.append(f"counts of arms no longer in the rules are left out: {', '.join(dropped)}")
@@ -318,7 +323,7 @@ def _prepare(source: ReportInput) -> _Prepared:
     revenue = source.revenue
     if revenue is None:
         revenue = any(t.revenue_sq > 0 for t in pooled)
-    return _Prepared(source, reasons, pooled, per_segment, bool(revenue and names))
+    return _Prepared(source, reasons, pooled, per_segment, bool(revenue and names), data_warnings)
 
 
 def report_from_counts(
@@ -411,7 +416,7 @@ def _assemble(
         srm = srm_check(visitors, [arm.weight for arm in arms])
     # Exactly the evaluator's call (its analysis is the pooled one just computed, so it
     # comes from the cache).
-    gate = evaluate_gates(experiment, state, [t.pair for t in item.pooled], now)
+    gate = evaluate_gates(experiment, state, [t.pair for t in item.pooled], now, item.data_warnings)
 
     if state.status != "running":
         reasons.append(f"experiment is {state.status.replace('_', ' ')}")
@@ -458,6 +463,7 @@ def _assemble(
         best_arm=best_arm,
         best_prob_beat_control=best_beat,
         revenue=bool(pooled_revenue),
+        data_quality=item.data_warnings,
     )
 
 
