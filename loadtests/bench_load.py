@@ -112,6 +112,7 @@ def main() -> None:
     cases = {
         "realistic 1 MB": realistic(),
         "alias bomb 1,000 x 1,000": alias_bomb(1000, 1000),
+        "alias bomb 3,000 x 3,000": alias_bomb(3000, 3000),
         "shared list 1,000 x 1,000": shared_list(1000, 1000),
         "shared list 3,000 x 3,000": shared_list(3000, 3000),
         "shared list 200 x 1,000": shared_list(200, 1000),
