@@ -21,6 +21,10 @@ _WEEK = 7 * MINUTES_PER_DAY
 _WHOLE_WEEK = (1 << _WEEK) - 1
 _UNIVERSAL_GLOBS = frozenset({"**", "/**"})  # every request path starts with "/"
 _WILDCARDS = frozenset("*?")
+_ALL_DEVICES = frozenset(DEVICES)
+# The shadowing check compares each rule with every rule above it: 2,000 rules make 2 million
+# pairs (about 2 s); beyond that, `daypart check` says it stopped rather than run for hours.
+_MAX_PAIRS = 2_000_000
 
 
 def check_file(path: str | os.PathLike[str]) -> list[Problem]:
@@ -141,10 +145,15 @@ def covers(wide: Condition, narrow: Condition, dayparts: Mapping[str, int]) -> b
 
     ``dayparts`` maps daypart names to their minutes (``daypart_minutes``).
     """
-    time_left = _condition_minutes(narrow, dayparts) & ~_condition_minutes(wide, dayparts)
+    return _covers(
+        wide, narrow, _condition_minutes(wide, dayparts), _condition_minutes(narrow, dayparts)
+    )
+
+
+def _covers(wide: Condition, narrow: Condition, wide_minutes: int, narrow_minutes: int) -> bool:
     return (
-        _set_covers(wide.device, narrow.device, frozenset(DEVICES))
-        and time_left == 0
+        _set_covers(wide.device, narrow.device, _ALL_DEVICES)
+        and narrow_minutes & ~wide_minutes == 0
         and _paths_cover(wide.path, narrow.path)
         and _set_covers(wide.method, narrow.method, None)
         and _matchers_cover(wide.query, narrow.query)
@@ -159,8 +168,11 @@ def covers(wide: Condition, narrow: Condition, dayparts: Mapping[str, int]) -> b
 
 def _reachability(ruleset: RuleSet) -> Iterator[Problem]:
     minutes = {name: daypart_minutes(daypart) for name, daypart in ruleset.dayparts.items()}
+    # Each rule's minutes once: the shadowing check compares every pair of rules.
+    rule_minutes = [_condition_minutes(rule.when, minutes) for rule in ruleset.rules]
     catch_all = ruleset.catch_all
     catch_all_index = len(ruleset.rules) if catch_all is None else ruleset.rules.index(catch_all)
+    pairs = 0
     for index, rule in enumerate(ruleset.rules):
         if catch_all is not None and index > catch_all_index:
             yield _warning(
@@ -170,7 +182,7 @@ def _reachability(ruleset: RuleSet) -> Iterator[Problem]:
                 f"'{catch_all.name}'{_line(catch_all.location)}; expected the catch-all last",
             )
             continue
-        if _condition_minutes(rule.when, minutes) == 0:
+        if rule_minutes[index] == 0:
             yield _warning(
                 ruleset,
                 rule.location,
@@ -178,9 +190,24 @@ def _reachability(ruleset: RuleSet) -> Iterator[Problem]:
                 "common; expected a daypart on one of its days",
             )
             continue
-        earlier = next(
-            (e for e in ruleset.rules[:index] if covers(e.when, rule.when, minutes)), None
-        )
+        if pairs > _MAX_PAIRS:
+            continue
+        earlier = None
+        narrow, narrow_minutes = rule.when, rule_minutes[index]
+        for wide, wide_minutes in zip(ruleset.rules[:index], rule_minutes, strict=False):
+            pairs += 1
+            if _covers(wide.when, narrow, wide_minutes, narrow_minutes):
+                earlier = wide
+                break
+        if pairs > _MAX_PAIRS:
+            yield _warning(
+                ruleset,
+                rule.location,
+                f"shadowed rules are not looked for from rule '{rule.name}' on: comparing "
+                f"each rule with those above it reached the limit of {_MAX_PAIRS:,} "
+                "comparisons; expected fewer rules",
+            )
+            continue
         if earlier is not None:
             yield _warning(
                 ruleset,

@@ -3,12 +3,23 @@ audiences."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar, cast
 
+from daypart.rules.glob import compile_glob, glob_problem
 from daypart.rules.model import DEVICES, Audience, Condition, VisitorKind
 from daypart.rules.parse_time import parse_days
-from daypart.rules.reading import TOKEN, TOKEN_RULE, Reader, Reference, one_of
+from daypart.rules.reading import (
+    TOKEN,
+    TOKEN_RULE,
+    Reader,
+    Reference,
+    latin1_problem,
+    once_per_node,
+    one_of,
+    shown,
+)
 from daypart.rules.yaml_source import Map, YNode
 
 WHEN_KEYS = ("device", "daypart", "days", "path", "method", "query", "header", "cookie", "visitor")
@@ -19,6 +30,7 @@ ANY_VALUE = "*"
 T = TypeVar("T")
 
 
+@once_per_node
 def read_days(r: Reader, node: YNode) -> frozenset[int] | None:
     days: set[int] = set()
     ok = True
@@ -54,12 +66,27 @@ def read_path_glob(r: Reader, node: YNode) -> str | None:
         return None
     if not glob.startswith(("/", "*")):
         r.error(
-            node, f"invalid path '{glob}'; expected a glob starting with '/' such as /booking/**"
+            node,
+            f"invalid path '{shown(glob)}'; expected a glob starting with '/' such as /booking/**",
         )
+        return None
+    problem = glob_problem(glob)
+    if problem is not None:
+        r.error(node, problem)
+        return None
+    # Globs compile to escaped text and fixed constructs, so this cannot fail short of
+    # running out of memory; compiled here all the same (and cached for the server), since
+    # the server must not meet an error the loader did not. A list of globs is their
+    # alternation, which compiles when each does.
+    try:
+        compile_glob(glob)
+    except (re.error, RecursionError, OverflowError, MemoryError) as exc:
+        r.error(node, f"cannot compile the path glob: {exc}")
         return None
     return glob
 
 
+@once_per_node
 def read_path_globs(r: Reader, node: YNode) -> tuple[str, ...] | None:
     globs = [read_path_glob(r, item) for item in r.items(node, "path glob")]
     return tuple(glob for glob in globs if glob is not None) or None
@@ -75,6 +102,7 @@ def read_method(r: Reader, node: YNode) -> str | None:
     return text.upper()
 
 
+@once_per_node
 def read_matchers(r: Reader, node: YNode, kind: str) -> dict[str, frozenset[str]] | None:
     """``{name: value or [values]}``; ``"*"`` matches any value that is present."""
     mapping = r.mapping(node)
@@ -100,7 +128,11 @@ def read_matchers(r: Reader, node: YNode, kind: str) -> dict[str, frozenset[str]
         values: set[str] = set()
         for item in r.items(entry.value, "value"):
             text = r.text(item, f'a {kind} value, or "*" for any value')
-            if text is None:
+            # Header and cookie values arrive as Latin-1 bytes: other text never matches.
+            problem = None if text is None or kind == "query" else latin1_problem(text)
+            if problem is not None:
+                r.error(item, f"{problem}; no {kind} value can contain it, so this never matches")
+            if text is None or problem is not None:
                 ok = False
             else:
                 values.add(text)
@@ -109,6 +141,7 @@ def read_matchers(r: Reader, node: YNode, kind: str) -> dict[str, frozenset[str]
     return matchers if ok else None
 
 
+@once_per_node
 def read_audience(r: Reader, node: YNode) -> Audience | None:
     mapping = r.mapping(node)
     if mapping is None:
@@ -128,6 +161,7 @@ def read_audience(r: Reader, node: YNode) -> Audience | None:
     )
 
 
+@once_per_node
 def _devices(r: Reader, node: YNode) -> frozenset[str] | None:
     devices: set[str] = set()
     ok = True
@@ -153,11 +187,13 @@ def _visitor(r: Reader, node: YNode) -> VisitorKind | None:
     return cast(VisitorKind, text.lower())
 
 
+@once_per_node
 def _methods(r: Reader, node: YNode) -> frozenset[str] | None:
     methods = [read_method(r, item) for item in r.items(node, "HTTP method")]
     return frozenset(m for m in methods if m is not None) or None
 
 
+@once_per_node
 def _dayparts(r: Reader, node: YNode, refs: list[Reference]) -> frozenset[str] | None:
     names = _strings(r, node, "daypart name")
     if names is None:
@@ -171,6 +207,7 @@ def _given(mapping: Map, key: str, read: Callable[[YNode], T | None]) -> T | Non
     return None if value is None else read(value)
 
 
+@once_per_node
 def read_when(r: Reader, node: YNode, refs: list[Reference]) -> Condition | None:
     """The condition, or None if any part is wrong. Dayparts named go to ``refs``."""
     mapping = r.mapping(node)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import difflib
 import re
-from zoneinfo import available_timezones
 
 from daypart.rules.load_conditions import read_days, read_method, read_path_glob, read_path_globs
-from daypart.rules.localtime import zone_named
+from daypart.rules.localtime import zone_named, zone_names
 from daypart.rules.matcher import OTHER_DAYPART
 from daypart.rules.model import MINUTES_PER_DAY, Daypart, Goal, Site, TimezoneSource, Variant
 from daypart.rules.parse_time import minutes_text, parse_clock
-from daypart.rules.reading import TOKEN, TOKEN_RULE, Reader, found
+from daypart.rules.reading import (
+    TOKEN,
+    TOKEN_RULE,
+    Reader,
+    found,
+    latin1_problem,
+    once_per_node,
+    shown,
+)
 from daypart.rules.yaml_source import Map, Scalar, YNode
 
 SITE_KEYS = ("timezone", "timezone_from", "paths")
@@ -23,6 +30,7 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _STATUS = re.compile(r"[1-5](?:xx|[0-9][0-9])")
 _STATUS_EXPECTED = "a class 1xx to 5xx or a code from 100 to 599"
 _EXAMPLE_ZONE = "Europe/Amsterdam"
+_MAX_SUGGESTED = 64
 
 
 def read_site(r: Reader, node: YNode) -> Site | None:
@@ -54,12 +62,24 @@ def _timezone(r: Reader, node: YNode) -> str | None:
     if name is None:
         return None
     if zone_named(name) is None:
-        # Suggest the nearest real zone: a typo is the usual cause.
-        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
-        example = close[0] if close else _EXAMPLE_ZONE
-        r.error(node, f"unknown timezone '{name}'; expected an IANA name such as {example}")
+        r.error(node, f"unknown timezone '{shown(name)}'; expected {_zone_expected(name)}")
         return None
     return name
+
+
+def _zone_expected(name: str) -> str:
+    # tzdata's leap-second and POSIX copies read like the zone they copy; say which one.
+    for variant in ("right/", "posix/"):
+        if name.startswith(variant) and name.removeprefix(variant) in zone_names():
+            return f"the canonical name {name.removeprefix(variant)}"
+    # Suggest the nearest real zone: a typo is the usual cause. (difflib is quadratic in
+    # the name's length, and no zone name is long.)
+    close = (
+        difflib.get_close_matches(name, sorted(zone_names()), n=1)
+        if len(name) <= _MAX_SUGGESTED
+        else []
+    )
+    return f"an IANA name such as {close[0] if close else _EXAMPLE_ZONE}"
 
 
 def _timezone_source(r: Reader, node: YNode) -> TimezoneSource | None:
@@ -182,6 +202,7 @@ def _rewrite(r: Reader, node: YNode) -> str | None:
     return text
 
 
+@once_per_node
 def _request_headers(r: Reader, node: YNode) -> dict[str, str]:
     mapping = r.mapping(node)
     if mapping is None:
@@ -194,10 +215,18 @@ def _request_headers(r: Reader, node: YNode) -> dict[str, str]:
         value = r.text(entry.value, "a header value")
         if value is None:
             continue
-        if any(ord(char) < 32 and char != "\t" for char in value):
+        if any((ord(char) < 32 and char != "\t") or char == "\x7f" for char in value):
             r.error(
                 entry.value,
                 "found a control character in a header value; expected one line of text",
+            )
+            continue
+        problem = latin1_problem(value)
+        if problem is not None:
+            # The server sends header values as Latin-1 bytes (HTTP has no other encoding).
+            r.error(
+                entry.value,
+                f"{problem}; expected a header value in Latin-1 (percent-encode other text)",
             )
             continue
         # ASGI carries header names in lower case; HTTP does not care.

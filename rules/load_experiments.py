@@ -7,7 +7,7 @@ import math
 from daypart.rules.load_conditions import read_audience
 from daypart.rules.model import Arm, Experiment, Gates, Stage
 from daypart.rules.parse_time import DURATION_EXPECTED, parse_duration
-from daypart.rules.reading import Reader, Reference, found, one_of
+from daypart.rules.reading import Reader, Reference, found, once_per_node, one_of
 from daypart.rules.yaml_source import Map, Scalar, Seq, YNode
 
 EXPERIMENT_KEYS = ("arms", "control", "goal", "salt", "rollout", "gates")
@@ -86,6 +86,7 @@ def _experiment(r: Reader, key: Scalar, node: YNode, refs: list[Reference]) -> E
     )
 
 
+@once_per_node
 def _arms(r: Reader, node: YNode, refs: list[Reference]) -> list[Arm] | None:
     mapping = r.mapping(node)
     if mapping is None:
@@ -101,6 +102,11 @@ def _arms(r: Reader, node: YNode, refs: list[Reference]) -> list[Arm] | None:
         arm = _arm(r, entry.key, entry.value, refs)
         if arm is not None:
             arms.append(arm)
+    if not math.isfinite(sum(arm.weight for arm in arms)):
+        # Each weight is finite, but assignment divides by their sum.
+        r.error(
+            node, "found arm weights whose sum is too large to compute; expected smaller weights"
+        )
     return None if len(r.problems) > before else arms
 
 
@@ -153,6 +159,7 @@ def _control_first(r: Reader, arms: list[Arm], node: YNode) -> list[Arm] | None:
     return None
 
 
+@once_per_node
 def _rollout(r: Reader, node: YNode) -> tuple[Stage, ...] | None:
     items = r.sequence(node)
     if items is None:
@@ -168,6 +175,7 @@ def _rollout(r: Reader, node: YNode) -> tuple[Stage, ...] | None:
     return None if len(r.problems) > before else tuple(stages)
 
 
+@once_per_node
 def _stage(r: Reader, node: YNode) -> Stage | None:
     mapping = r.mapping(node)
     if mapping is None:
@@ -242,6 +250,7 @@ def _audience_key(stage: Stage) -> object:
     )
 
 
+@once_per_node
 def _gates(r: Reader, node: YNode) -> Gates | None:
     mapping = r.mapping(node)
     if mapping is None:

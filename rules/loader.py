@@ -19,8 +19,16 @@ from daypart.rules.load_conditions import read_when
 from daypart.rules.load_definitions import read_daypart, read_goal, read_site, read_variant
 from daypart.rules.load_experiments import read_experiments
 from daypart.rules.model import Experiment, Rule, RuleSet, Site
-from daypart.rules.reading import Reader, Reference, found, one_of
-from daypart.rules.yaml_source import Map, Scalar, YamlSourceError, YNode, read_yaml
+from daypart.rules.reading import Reader, Reference, found, one_of, shown
+from daypart.rules.yaml_source import (
+    MAX_FILE_BYTES,
+    Map,
+    Scalar,
+    YamlSourceError,
+    YNode,
+    file_size_problem,
+    read_yaml,
+)
 
 SUPPORTED_VERSION = 1
 TOP_KEYS = ("version", "site", "dayparts", "variants", "goals", "rules", "experiments")
@@ -33,14 +41,33 @@ _SECTION_OF = {
     "experiment": "experiments",
 }
 
+_MAX_LISTED = 20  # names listed in an "undefined ..." message
+
 T = TypeVar("T")
 
 
 def parse_rules(text: str | bytes, source: str = "<rules>") -> RuleSet:
     """The rule set in ``text``; ``source`` names the file in messages.
 
-    Raises ``RulesError`` with every problem found, in file order.
+    Raises ``RulesError`` with every problem found, in file order, and nothing else: a
+    server reloading its rules keeps the last good set on a ``RulesError``, so whatever
+    the file holds must end there (see ``yaml_source`` for the size limits).
     """
+    try:
+        return _parse(text, source)
+    except RulesError:
+        raise
+    except Exception as exc:
+        # Not reached by any file we know of (the fuzz tests look for one); if a bug in the
+        # loader or in ruamel.yaml lets something through, the server still lives on.
+        message = (
+            f"could not read the file: {type(exc).__name__}: {shown(str(exc))} "
+            "(a bug in daypart; please report it with the file)"
+        )
+        raise RulesError([Problem(source, 1, 1, message)]) from exc
+
+
+def _parse(text: str | bytes, source: str) -> RuleSet:
     reader = Reader(source)
     try:
         tree, problems = read_yaml(text, source)
@@ -67,11 +94,26 @@ def load_rules(path: str | os.PathLike[str]) -> RuleSet:
     """
     name = os.fspath(path)
     try:
-        data = Path(name).read_bytes()
+        with Path(name).open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # a huge file is not read whole
+            size = os.fstat(file.fileno()).st_size
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise RulesError([Problem(name, 1, 1, f"cannot read the rule file: {reason}")]) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise RulesError([file_size_problem(name, max(size, len(data)))])
     return parse_rules(data, source=name)
+
+
+def _defined(kind: str, names: set[str]) -> str:
+    plural = f"{kind}s"
+    if not names:
+        return f"no {plural} are defined"
+    listed = sorted(names)
+    more = len(listed) - _MAX_LISTED
+    if more > 0:
+        return f"defined {plural}: {one_of(listed[:_MAX_LISTED])} and {more} more"
+    return f"defined {plural}: {one_of(listed)}"
 
 
 def _in_file_order(problems: list[Problem]) -> list[Problem]:
@@ -228,16 +270,16 @@ class _Loader:
             for kind, key in _SECTION_OF.items():
                 if self.top.get(key) is None:
                     self.defined[kind] = None
+        expected: dict[str, str] = {}  # per kind, built once: a file may define thousands
         for ref in self.refs:
             names = self.defined.get(ref.kind)
             if names is None or ref.name in names:
                 continue
-            plural = f"{ref.kind}s"
-            if names:
-                expected = f"defined {plural}: {one_of(sorted(names))}"
-            else:
-                expected = f"no {plural} are defined"
-            self.r.error(ref.node, f"undefined {ref.kind} '{ref.name}'; {expected}")
+            if ref.kind not in expected:
+                expected[ref.kind] = _defined(ref.kind, names)
+            self.r.error(
+                ref.node, f"undefined {ref.kind} '{shown(ref.name)}'; {expected[ref.kind]}"
+            )
 
     def _check_experiment_rules(
         self, rules: list[tuple[Rule, Map]], experiments: dict[str, Experiment]

@@ -3,13 +3,20 @@
 The loader wants every mistake in the file, not the first, so each helper returns
 ``None`` when the value is unusable and leaves a message naming what was found and what
 was expected at the node's position.
+
+YAML aliases make one node appear in many places (``*rule`` a thousand times over, each
+naming a list of a thousand items). The reader functions that walk a collection are
+wrapped in ``once_per_node``: the first reading of a node is remembered and later ones
+return it, so the loader's work follows the file as written, not as expanded.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from daypart.rules.errors import Problem
 from daypart.rules.model import Location
@@ -20,6 +27,24 @@ NAME_RULE = "lower-case letters, digits, '-' and '_', starting with a letter"
 # RFC 9110 token characters: what an HTTP header name (or method) may contain.
 TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 TOKEN_RULE = "a name without spaces, quotes or any of ()<>@,;:/[]?={}"
+
+
+MAX_SHOWN = 80  # characters of a value quoted in a message
+
+
+def shown(text: str) -> str:
+    """A value as quoted in a message: a long one is cut, so a message stays one line."""
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}... ({len(text):,} characters)"
+
+
+def latin1_problem(text: str) -> str | None:
+    """What keeps ``text`` from being an HTTP header value (Latin-1 bytes), or None."""
+    for index, char in enumerate(text):
+        if ord(char) > 0xFF:
+            return f"found '{char}' (U+{ord(char):04X}) at character {index + 1}, outside Latin-1"
+    return None
 
 
 def found(node: YNode) -> str:
@@ -34,12 +59,16 @@ def found(node: YNode) -> str:
     if isinstance(value, bool):
         return f"the boolean {node.text}"
     if isinstance(value, int | float):
-        return f"the number {node.text}"
-    return f"the string '{node.text}'"
+        return f"the number {shown(node.text)}"
+    return f"the string '{shown(node.text)}'"
 
 
 def one_of(names: Iterable[str]) -> str:
     return ", ".join(names)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Reader:
@@ -48,6 +77,8 @@ class Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        # (reader function, id(node), other arguments) -> (result, first problem it found)
+        self.memo: dict[tuple[object, ...], tuple[object, Problem | None]] = {}
 
     def location(self, node: YNode) -> Location:
         return Location(self.source, node.line, node.column)
@@ -108,14 +139,7 @@ class Reader:
         return (node,)
 
     def keys(self, node: Map, allowed: tuple[str, ...], where: str) -> None:
-        for entry in node:
-            if entry.name not in allowed:
-                # "{daypart:lunch}" reads as one key: YAML needs a space after the colon.
-                hint = " (a space is missing after ':')" if ":" in entry.name else ""
-                self.error(
-                    entry.key,
-                    f"unknown key '{entry.name}' {where}; expected one of {one_of(allowed)}{hint}",
-                )
+        _keys(self, node, allowed, where)
 
     def require(self, node: Map, key: str, owner: str, expected: str) -> YNode | None:
         value = node.get(key)
@@ -126,8 +150,56 @@ class Reader:
     def name(self, key: Scalar, kind: str) -> bool:
         if NAME.fullmatch(key.text):
             return True
-        self.error(key, f"invalid {kind} name '{key.text}'; expected {NAME_RULE}")
+        self.error(key, f"invalid {kind} name '{shown(key.text)}'; expected {NAME_RULE}")
         return False
+
+
+def once_per_node(
+    read: Callable[Concatenate[Reader, P], T],
+) -> Callable[Concatenate[Reader, P], T]:
+    """``read(r, node, *args)`` computed once per node (and arguments) in a file.
+
+    A repeated call returns the first result. If the first call found problems, one of
+    them is recorded again (the loader drops duplicates), so callers that compare
+    ``len(r.problems)`` before and after still see that the value was bad. The node, and
+    any other argument that is not a string or a tuple (the list of references), lives as
+    long as the reader, so its ``id`` identifies it.
+    """
+
+    @functools.wraps(read)
+    def reader(r: Reader, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        node, *rest = args
+        key = (
+            read,
+            id(node),
+            *(a if isinstance(a, str | tuple) else id(a) for a in rest),
+            *kwargs.items(),
+        )
+        known = r.memo.get(key)
+        if known is not None:
+            result, problem = known
+            if problem is not None:
+                r.problems.append(problem)
+            return cast(T, result)
+        before = len(r.problems)
+        result = read(r, *args, **kwargs)
+        r.memo[key] = (result, r.problems[before] if len(r.problems) > before else None)
+        return result
+
+    return reader
+
+
+@once_per_node
+def _keys(r: Reader, node: Map, allowed: tuple[str, ...], where: str) -> None:
+    for entry in node:
+        if entry.name not in allowed:
+            # "{daypart:lunch}" reads as one key: YAML needs a space after the colon.
+            hint = " (a space is missing after ':')" if ":" in entry.name else ""
+            r.error(
+                entry.key,
+                f"unknown key '{shown(entry.name)}' {where}; expected one of "
+                f"{one_of(allowed)}{hint}",
+            )
 
 
 @dataclass(frozen=True, slots=True)

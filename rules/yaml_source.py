@@ -5,6 +5,29 @@ ruamel.yaml composes the document into its node graph; nothing is ever *construc
 code, and every scalar, key and collection keeps the position the messages point at.
 Composing (rather than loading into ``CommentedMap``) also lets us report every
 duplicate key instead of stopping at the first.
+
+Limits
+------
+A rule file is read on start-up and on every reload, and whatever it holds must turn into
+either a rule set or a ``RulesError`` in bounded time and memory. Three limits see to it;
+each is reported as a problem at the position where it is crossed, naming the limit and how
+far over it the file is:
+
+``MAX_FILE_BYTES`` (2 MiB)
+    the size of the file. Reading YAML costs about 5 s per MB (pure-Python ruamel); a
+    realistic rule file with 1,400 rules and experiments is 1 MB.
+``MAX_NODES`` (250,000)
+    values (scalars, lists and mappings, keys included) once every alias is expanded, so
+    ``*name`` counts as the whole value it names. A realistic 1 MB file has about 125,000.
+    Without it, a few kilobytes of nested aliases ("billion laughs") stand for more values
+    than memory holds. Aliased values are still read only once (the tree shares them, and
+    the loader validates a shared node once), so the limit bounds the work of whatever
+    walks the expanded tree, merges (``<<: *defaults``) included.
+``MAX_DEPTH`` (32)
+    nesting of lists and mappings. The rule language needs 9 (counting the values at the
+    leaves); more would exhaust Python's recursion limit in the YAML composer
+    (``[[[[...`` 5,000 deep), and the scanner's work per token grows with the open
+    ``[``/``{`` levels.
 """
 
 from __future__ import annotations
@@ -12,17 +35,24 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, StreamMark, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import RoundTripScanner
 
 from daypart.rules.errors import Problem
 
 Value = str | int | float | bool | None
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_NODES = 250_000
+MAX_DEPTH = 32
 
 _CORE = "tag:yaml.org,2002:"
 _MERGE = _CORE + "merge"
@@ -199,11 +229,27 @@ class _Builder:
             elif isinstance(node, SequenceNode):
                 built = Seq(tuple(self.build(item) for item in node.value), line, column)
             else:
-                built = Scalar(_scalar_value(tag, str(node.value)), str(node.value), line, column)
+                text = str(node.value)
+                if not text.isascii():
+                    self._check_encodable(node, text)
+                built = Scalar(_scalar_value(tag, text), text, line, column)
         finally:
             self._active.discard(key)
         self._done[key] = built
         return built
+
+    def _check_encodable(self, node: Node, text: str) -> None:
+        # A double-quoted "\ud800" is a lone surrogate: no encoding can write it, so the
+        # server would fail on it (hashing a salt, encoding a rewritten path).
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(text[exc.start])
+            self._problem(
+                node,
+                f"found the escape \\u{code:04x}, half of a surrogate pair; expected a "
+                "character (write it as itself, or as \\U followed by 8 hex digits)",
+            )
 
     def _key(self, node: Node) -> Scalar | None:
         if not isinstance(node, ScalarNode):
@@ -252,21 +298,149 @@ class _Builder:
         return Map(tuple(entries.values()), line, column)
 
 
+class _LimitedComposer(Composer):
+    """ruamel's composer, counting depth and values (aliases expanded) as it goes.
+
+    Exceeding the depth stops composing at once (the composer recurses per level); too many
+    values written out stops it too. Values that only aliases add cost nothing to compose
+    (an alias is the node it names), so for them composing goes on, to report the total.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False  # redefining an anchor is legal YAML
+        self.levels = 0
+        self.written = 0  # values as written in the file
+        self.expanded = 0  # values with every alias expanded
+        self.crossed: Problem | None = None  # where the expanded count passed MAX_NODES
+        self.source = "<rules>"
+        self._sizes: dict[int, int] = {}  # id(anchored node) -> values, aliases expanded
+        self._events: Any = None
+
+    def _limit(self, mark: StreamMark, message: str) -> _LimitExceeded:
+        return _LimitExceeded(Problem(self.source, mark.line + 1, mark.column + 1, message))
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # Runs once per value of the file: kept lean (a realistic 1 MB file has 125,000).
+        if self._events is None:
+            self._events = self.parser  # a property that looks the parser up every time
+        event = self._events.peek_event()
+        if type(event) is AliasEvent:
+            node = super().compose_node(parent, index)
+            # A node still being composed (an alias inside its own anchor) counts as one;
+            # the builder reports the cycle.
+            self._count(self._sizes.get(id(node), 1), event.start_mark)
+            return node
+        self.levels += 1
+        if self.levels > MAX_DEPTH:
+            raise self._limit(
+                event.start_mark,
+                f"found nesting {self.levels} levels deep, over the limit of {MAX_DEPTH}; "
+                "expected a flatter file",
+            )
+        self.written += 1
+        if self.written > MAX_NODES:
+            raise self._limit(
+                event.start_mark,
+                f"found more than {MAX_NODES:,} values, over the limit of {MAX_NODES:,}; "
+                "expected a smaller rule file",
+            )
+        before = self.expanded
+        node = super().compose_node(parent, index)
+        self.levels -= 1
+        self._count(1, event.start_mark)
+        if event.anchor is not None:  # only anchored nodes are ever named again
+            self._sizes[id(node)] = self.expanded - before
+        return node
+
+    def _count(self, size: int, mark: StreamMark) -> None:
+        self.expanded += size
+        if self.expanded > MAX_NODES and self.crossed is None:
+            self.crossed = Problem(self.source, mark.line + 1, mark.column + 1, "")
+
+
+class _LimitedScanner(RoundTripScanner):
+    """ruamel's scanner, refusing flow collections (``[``, ``{``) nested too deep.
+
+    Checked here and not only in the composer: the scanner does work proportional to the
+    open flow levels for every token, and reads ahead of the composer, so ``[[[[...``
+    would cost time quadratic in the file's size before the composer saw the depth.
+    """
+
+    def fetch_flow_collection_start(self, token_class: Any, to_push: str) -> None:
+        if len(self.flow_context) >= MAX_DEPTH:
+            mark = self.reader.get_mark()
+            message = (
+                f"found '{to_push}' nested {len(self.flow_context) + 1} levels deep, over the "
+                f"limit of {MAX_DEPTH}; expected a flatter file"
+            )
+            raise _LimitExceeded(Problem("", mark.line + 1, mark.column + 1, message))
+        super().fetch_flow_collection_start(token_class, to_push)
+
+
+class _LimitExceeded(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _size_problem(data: str | bytes, source: str) -> Problem | None:
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size <= MAX_FILE_BYTES:
+        return None
+    return file_size_problem(source, size)
+
+
+def file_size_problem(source: str, size: int) -> Problem:
+    return Problem(
+        source,
+        1,
+        1,
+        f"found a file of {size:,} bytes, {size - MAX_FILE_BYTES:,} over the limit of "
+        f"{MAX_FILE_BYTES:,} bytes; expected a smaller rule file",
+    )
+
+
+def _compose(text: str, source: str) -> tuple[Node | None, _LimitedComposer]:
+    yaml = YAML(typ="rt")
+    yaml.Composer = _LimitedComposer
+    yaml.Scanner = _LimitedScanner
+    composer = cast(_LimitedComposer, yaml.composer)
+    composer.source = source
+    with warnings.catch_warnings():
+        # Redefining an anchor is legal YAML; ruamel before 0.19 warns about it regardless
+        # of warn_double_anchors. (The filter is process-wide for a moment; rule files
+        # load rarely.)
+        warnings.simplefilter("ignore", ReusedAnchorWarning)
+        return cast(Node | None, yaml.compose(io.StringIO(text))), composer
+
+
 def read_yaml(data: str | bytes, source: str) -> tuple[YNode | None, list[Problem]]:
     """The document's tree (None for an empty document) and the problems found in it.
 
-    Raises ``YamlSourceError`` when the text cannot be read as YAML at all.
+    Raises ``YamlSourceError`` when the text cannot be read as YAML at all, or exceeds a
+    limit (see the module's docstring).
     """
+    too_big = _size_problem(data, source)
+    if too_big is not None:
+        raise YamlSourceError(too_big)
     text = decode(data, source)
-    yaml = YAML(typ="rt")
     try:
-        with warnings.catch_warnings():
-            # Redefining an anchor is legal YAML; ruamel warns about it, we don't mind.
-            # (The filter is process-wide for a moment; rule files load rarely.)
-            warnings.simplefilter("ignore", ReusedAnchorWarning)
-            root = cast(Node | None, yaml.compose(io.StringIO(text)))
+        root, composer = _compose(text, source)
     except YAMLError as exc:
         raise YamlSourceError(_syntax_problem(exc, text, source)) from exc
+    except _LimitExceeded as exc:
+        raise YamlSourceError(replace(exc.problem, file=source)) from exc
+    except RecursionError as exc:  # only if called with most of the stack already used
+        message = "found nesting too deep to read; expected a flatter file"
+        raise YamlSourceError(Problem(source, 1, 1, message)) from exc
+    if composer.crossed is not None:
+        crossed, total = composer.crossed, composer.expanded
+        message = (
+            f"aliases expand the file to {total:,} values, {total - MAX_NODES:,} over the "
+            f"limit of {MAX_NODES:,}; expected fewer or smaller aliases"
+        )
+        raise YamlSourceError(Problem(source, crossed.line, crossed.column, message))
     if root is None:
         return None, []
     builder = _Builder(source)

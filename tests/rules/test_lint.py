@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import textwrap
 from importlib.resources import files
 from pathlib import Path
@@ -13,6 +14,8 @@ from daypart.rules.loader import parse_rules
 from daypart.rules.model import MINUTES_PER_DAY, Daypart, Rule, RuleSet, Site, Variant
 
 EXAMPLES = files("daypart.rules") / "examples"
+# The module, not the function daypart.rules re-exports under the same name.
+lint_module = importlib.import_module("daypart.rules.lint")
 
 HEAD = """\
 version: 1
@@ -269,4 +272,21 @@ def test_daypart_minutes_agree_with_contains(
     bits = daypart_minutes(daypart)
     assert bool(bits >> (weekday * MINUTES_PER_DAY + minute) & 1) is daypart.contains(
         weekday, minute
+    )
+
+
+def test_shadow_search_stops_at_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each rule is compared with every rule above it: tens of thousands of rules (a file
+    # under the size limit can hold them) would keep `daypart check` busy for hours.
+    monkeypatch.setattr(lint_module, "_MAX_PAIRS", 1000)
+    rules = "".join(
+        f"  - {{name: r{i}, serve: a, when: {{query: {{q: v{i}}}}}}}\n" for i in range(100)
+    )
+    ruleset = parse_rules("version: 1\nvariants: {a: {}}\nrules:\n" + rules, source="r.yaml")
+    (stop,) = [p for p in lint(ruleset) if "comparisons" in p.message]
+    # Rule r45 brings the comparisons past 1,000 (0 + 1 + ... + 45 = 1,035).
+    assert str(stop) == (
+        "r.yaml:49:5: warning: shadowed rules are not looked for from rule 'r45' on: "
+        "comparing each rule with those above it reached the limit of 1,000 comparisons; "
+        "expected fewer rules"
     )

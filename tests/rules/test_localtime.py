@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 
-from daypart.rules.localtime import MinuteCache, minute_at, zone_named
+from daypart.rules import localtime
+from daypart.rules.localtime import MinuteCache, minute_at, zone_named, zone_names
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -65,3 +66,34 @@ def test_valid_zone_names() -> None:
         "America/Argentina/Buenos_Aires"
     )
     assert zone_named("UTC") == ZoneInfo("UTC")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "right/Europe/Amsterdam",  # leap-second variant: an hour off around DST changes
+        "posix/Europe/Amsterdam",
+        "localtime",  # the machine's own zone, under a name that is no IANA name
+        "europe/amsterdam",  # not the canonical spelling
+        "Europe/Amsterdam/",
+    ],
+)
+def test_only_canonical_iana_names(name: str) -> None:
+    assert zone_named(name) is None
+
+
+def test_canonical_names_are_the_available_ones() -> None:
+    names = zone_names()
+    assert "Europe/Amsterdam" in names
+    assert not any(name.startswith(("right/", "posix/")) for name in names)
+    assert names <= available_timezones()
+    assert zone_names() is names  # read once
+
+
+def test_zone_lookups_are_cached_and_bounded() -> None:
+    # Visitors choose these names: each new one costs a set lookup, and the cache of
+    # answers stays bounded however many different names arrive.
+    for i in range(5000):
+        assert zone_named(f"Mars/Crater_{i}") is None
+    assert len(localtime._zones) <= localtime._MAX_CACHED_NAMES
+    assert zone_named("Europe/Amsterdam") is zone_named("Europe/Amsterdam")
