@@ -385,6 +385,9 @@ class RedisCluster:
                 client.flushall()
 
     def cleanup(self) -> None:
+        for node in self.nodes:  # all at once, then wait for each
+            if node.process is not None and node.process.poll() is None:
+                node.process.terminate()
         for node in self.nodes:
             node.cleanup()
 
