@@ -1,5 +1,7 @@
-"""The store contract, run against every backend: memory, one Redis, and a one-node Redis
-Cluster (started here; it exercises redis-py's cluster client and its pipeline rules).
+"""The store contract, run against every backend: memory, one Redis, and a real Redis
+Cluster of three masters with one replica each (``tests/conftest.py``). The contract's
+experiments live on different masters (asserted below), so a batch's pipeline fans out
+over several nodes; ``tests/middleware/test_cluster_failover.py`` kills a master.
 
 Tests are plain functions around ``asyncio.run``: each scenario opens its stores inside
 the loop it runs on and closes them there.
@@ -9,13 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +30,7 @@ from daypart.experiments.store.base import (
     VisitorWindow,
 )
 from daypart.experiments.store.errors import StoreError, StoreUnavailable
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import RedisCluster, RedisServer, free_port
 
 EVENING = Segment("desktop", "evening")
 COMMUTE = Segment("mobile", "train_home")
@@ -86,65 +84,11 @@ async def keys_of(store: Store, pattern: str) -> list[str]:
     return sorted([key async for key in store.client.scan_iter(match=pattern, count=1000)])
 
 
-# -- a one-node Redis Cluster ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cluster_port() -> Iterator[int]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.fail("redis-server is not installed")
-    port = free_port()
-    directory = Path(tempfile.mkdtemp(prefix="daypart-cluster-"))
-    process = subprocess.Popen(
-        [
-            executable,
-            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *("--dir", str(directory), "--cluster-enabled", "yes", "--loglevel", "warning"),
-            *("--cluster-config-file", str(directory / "nodes.conf")),
-            # The bus port defaults to port + 10000, past 65535 for high ephemeral ports.
-            *("--cluster-port", str(free_port())),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.02)
-        client.cluster("ADDSLOTS", *range(16384))
-        while client.cluster("info")["cluster_state"] != "ok":
-            if time.monotonic() > deadline:
-                pytest.fail("the one-node cluster did not come up")
-            time.sleep(0.02)
-        client.close()
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-def cluster_url(cluster_port: int) -> str:
-    client = redis.Redis(host="127.0.0.1", port=cluster_port)
-    client.flushall()
-    client.close()
-    return f"redis+cluster://127.0.0.1:{cluster_port}"
-
-
 @pytest.fixture(params=["memory", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend("memory", "memory://")
-    url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+    url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
     return Backend(request.param, url)
 
 
@@ -453,7 +397,7 @@ def test_store_from_url_picks_the_client() -> None:
 
 @pytest.fixture(params=["redis", "cluster"])
 def redis_backend(request: pytest.FixtureRequest) -> Backend:
-    url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+    url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
     return Backend(request.param, url)
 
 
@@ -599,3 +543,113 @@ class TestRedisStore:
                 assert CountingConnection.writes == 2
 
         asyncio.run(scenario())
+
+
+# -- Redis Cluster only ----------------------------------------------------------------------
+
+# Experiments the contract's scenarios record to, together in one batch: on the suite's
+# cluster they live on three different masters (the first test checks), so those batches
+# are pipelines over several nodes. The registry (no hash tag) has a slot of its own.
+SPREAD = ("offer", "banner", "zebra")
+
+
+def counts_key(experiment: str) -> str:
+    return f"daypart:{{{experiment}}}:counts"
+
+
+def commandstats(node: RedisServer) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT, as the node itself counted them."""
+    with node.client() as client:
+        stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+class TestRedisCluster:
+    def test_contract_experiments_live_on_different_masters(
+        self, redis_cluster: RedisCluster
+    ) -> None:
+        masters = redis_cluster.master_nodes()
+        assert len(masters) == 3
+        owners = {name: redis_cluster.master_of(counts_key(name)) for name in SPREAD}
+        assert sorted(owner.address for owner in owners.values()) == sorted(
+            master.address for master in masters
+        )
+        # All of one experiment's keys share its slot, so its master, whatever the kind.
+        for name, owner in owners.items():
+            for kind in ("state", "audit", "seen:9:17"):
+                assert redis_cluster.master_of(f"daypart:{{{name}}}:{kind}") is owner
+
+    def test_one_batch_writes_to_every_master(
+        self, redis_cluster: RedisCluster, redis_cluster_url: str
+    ) -> None:
+        masters = redis_cluster.master_nodes()
+        calls: dict[str, dict[str, int]] = {}
+
+        async def scenario() -> None:
+            async with Backend("cluster", redis_cluster_url).open() as store:
+                await store.record([exposure("warm-up", experiment=name) for name in SPREAD])
+                for master in masters:
+                    with master.client() as client:
+                        client.config_resetstat()
+                batch: list[Record] = []
+                for i in range(600):
+                    name = SPREAD[i % 3]
+                    batch.append(exposure(f"v{i}", experiment=name))
+                    if i % 10 == 0:
+                        batch.append(conversion(f"v{i}", experiment=name, value=2.0))
+                assert (await store.record(batch)).counted == len(batch)
+                for master in masters:
+                    stats = commandstats(master)
+                    calls[master.address] = {
+                        name: stats[name] for name in ("evalsha", "eval", "sadd") if name in stats
+                    }
+                for name in SPREAD:
+                    cell = (await store.counts(name)).cells[("control", "desktop", "evening")]
+                    assert (cell.exposures, cell.conversions) == (201, {"booked": 20})
+                assert await store.experiments() == sorted(SPREAD)
+
+        asyncio.run(scenario())
+        registry = redis_cluster.master_of("daypart:experiments")
+        for master in masters:
+            # One script call per experiment, on the master holding that experiment, and the
+            # registry's SADD on its own: one record() call was a pipeline over three nodes.
+            assert calls[master.address] == {"evalsha": 1} | (
+                {"sadd": 1} if master is registry else {}
+            )
+            with master.client() as client:
+                tags = {key.split("}")[0] for key in client.scan_iter() if "{" in key}
+            [own] = [name for name in SPREAD if redis_cluster.master_of(counts_key(name)) is master]
+            assert tags == {f"daypart:{{{own}"}
+
+    def test_an_experiment_resharded_to_another_master_keeps_counts_and_marks(
+        self, redis_cluster: RedisCluster, redis_cluster_url: str
+    ) -> None:
+        slot = key_slot(b"offer")
+        home = redis_cluster.master_of(counts_key("offer"))
+
+        async def scenario() -> None:
+            async with Backend("cluster", redis_cluster_url).open() as store:
+                first: list[Record] = [exposure(f"v{i}") for i in range(300)]
+                first += [conversion(f"v{i}", value=1.5) for i in range(0, 300, 10)]
+                assert (await store.record(first)).counted == 330
+                await store.set_state("offer", {"version": 1}, expected_version=None)
+                away = next(m for m in redis_cluster.master_nodes() if m is not home)
+                redis_cluster.move_slot(slot, away)
+                # The store's client still sends the slot to the old master: MOVED, followed.
+                again = await store.record([*first, exposure("v300"), conversion("v300")])
+                assert (again.counted, again.duplicates) == (2, 330)  # the marks moved too
+                assert redis_cluster.master_of(counts_key("offer")) is away
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                assert (cell.exposures, cell.conversions) == (301, {"booked": 31})
+                assert cell.revenue == {"booked": pytest.approx(45.0)}
+                assert await store.set_state("offer", {"version": 2}, expected_version=1)
+                marks = await keys_of(store, "daypart:{offer}:seen:*")
+                assert marks
+                assert isinstance(store, RedisStore)
+                for key in marks:
+                    assert await store.client.pttl(key) > 0  # MIGRATE kept the expiry
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            redis_cluster.move_slot(slot, home)

@@ -92,5 +92,6 @@ def test_with_the_store_flushed_every_admin_page_answers_and_warns(
             portal.call(app.background.evaluate)
         assert any("inconsistent cell" in record.getMessage() for record in caplog.records)
         state = portal.call(app.runtime.store.get_state, "evening-offer")
-        assert state is not None and state["stage"] == 0 and state["status"] == "running"
+        assert state is not None
+        assert (state["stage"], state["status"]) == (0, "running")
     assert converted == len(cookies)
