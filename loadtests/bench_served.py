@@ -356,7 +356,10 @@ def _profile(
             print(f"\n(py-spy failed on {case.label}: {err.decode().strip()[-300:]})")
             return
         profiles[name] = (output.read_text(), measured.cpu_us)
-    print(f"\nprofiles (py-spy, {seconds} s per case, raw stacks in {args.profile}):")
+    print(
+        f"\nprofiles (py-spy, {seconds} s per case, raw stacks in {args.profile}; single "
+        "functions can be misattributed, see loadtests/stack_profile.py):"
+    )
     print(stack_table(profiles))
 
 
