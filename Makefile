@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # build/typecheck/daypart/, a tree of folder links (docs/development.md).
 TYPECHECK := build/typecheck
 
-.PHONY: demo test lint bench bench-instructions accuracy simulate load clean
+.PHONY: demo test lint bench bench-instructions bench-served accuracy simulate load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(VENV)/.deps-dev $(VENV)/.linked
 
 bench-instructions: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m loadtests.instructions
+
+# Served throughput: uvicorn on one core, wrk (apt-get install wrk) on the other. Options,
+# e.g. BENCH_SERVED_ARGS="--quick" or "--rounds 9 --profile build/profiles".
+bench-served: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.bench_served $(BENCH_SERVED_ARGS)
 
 accuracy: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m loadtests.device_accuracy

@@ -3,8 +3,10 @@
 
 Cold figures time every UA on its own, with the cache cleared before each pass; a UA's
 cost is its median over the passes (the machine is shared, so single samples are noisy),
-and the mean and median are then taken over UAs. The UAs are the distinct strings of
-``../shared/data/ua/devices.tsv``, or synthesised distinct ones when that file is absent.
+and the mean and median are then taken over UAs. The UAs are the distinct strings of the
+labelled corpus (``--corpus PATH``, ``$DAYPART_UA_CORPUS``, or ``../shared/data/ua/devices.tsv``
+beside the checkout; see ``loadtests/ua_corpus.py``), or synthesised distinct ones when it is
+absent.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import user_agents
 from ua_parser import user_agent_parser
 
 from daypart.rules.device import device_class
+from loadtests.ua_corpus import corpus_path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ua" / "devices.tsv"
 MIN_AGENTS = 1000
 
 _TEMPLATES = (
@@ -45,7 +47,8 @@ def synthetic_agents(count: int = MIN_AGENTS) -> list[str]:
     ]
 
 
-def agents(path: Path = DATA) -> list[str]:
+def agents(path: Path | None = None) -> list[str]:
+    path = corpus_path(path)
     if path.is_file():
         lines = path.read_text(encoding="utf-8").splitlines()
         found = list(dict.fromkeys(line.split("\t", 1)[1] for line in lines if "\t" in line))
@@ -90,7 +93,10 @@ def _user_agents_parse(agent: str) -> None:
 
 
 def measure(
-    path: Path = DATA, passes: int = 3, warm_calls: int = 200_000, baseline_agents: int = 1000
+    path: Path | None = None,
+    passes: int = 3,
+    warm_calls: int = 200_000,
+    baseline_agents: int = 1000,
 ) -> dict[str, float]:
     """Figures in µs per UA or per call, plus ``speedup`` (user_agents.parse / cold mean)."""
     found = agents(path)
@@ -113,11 +119,19 @@ def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench_device")
-    parser.add_argument("--data", type=Path, default=DATA, help=f"default: {DATA}")
+    parser.add_argument(
+        "--corpus",
+        "--data",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="labelled UAs (default: $DAYPART_UA_CORPUS, else ../shared/data/ua/devices.tsv)",
+    )
     parser.add_argument("--passes", type=int, default=3, help="cold passes (default: 3)")
     args = parser.parse_args(argv)
-    source = args.data if args.data.is_file() else "synthetic UAs (data file not found)"
-    figures = measure(args.data, passes=args.passes)
+    path = corpus_path(args.corpus)
+    source = path if path.is_file() else f"synthetic UAs (no corpus at {path})"
+    figures = measure(path, passes=args.passes)
     print(f"device_class cost, {int(figures['agents'])} distinct UAs from {source}")
     rows = [
         ("cold UA, mean", figures["cold_mean_us"]),

@@ -9,8 +9,26 @@ spot of user-agents:
 * non-browser clients (HTTP libraries, command-line tools, headless browsers, monitors,
   feed readers, link previewers, SEO and security tools) are bots;
 * Android devices whose UA does not say ``Mobile Safari`` are not all tablets, and
-  tablets that do say it are recognised by their model names;
-* the ``Sec-CH-UA-Mobile`` Client Hint overrides the phone/not-phone guess.
+  tablets that do say it are recognised by their model (below);
+* the ``Sec-CH-UA-Mobile`` Client Hint overrides the phone/not-phone guess, except on
+  iPhones, iPods and iPads: their browsers send no Client Hints at all, so a hint beside an
+  iOS UA comes from a Chromium emulating one, and the UA is what the person asked to see.
+
+Where the device knowledge comes from. A model code says "tablet" only to someone who knows
+the maker's catalogue. ua-parser, already a dependency, brings the maintained part of that
+knowledge: uap-core's device patterns (Apache-2.0, released monthly as
+``ua-parser-builtins``, parsed by the compiled resolver we call anyway, so at no extra cost)
+name the maker behind bare model codes ("RC9731C" is a 3Q, "ARCHM901" an Arnova, "A101C"
+an Archos). uap-core records no form factor, so the makers' own published naming schemes
+fill that gap in one short table (``_MAKER_MODEL``, ``_TABLET_MAKERS``): Samsung's SM-T/P/X
+tablets, Lenovo's TB-/YT-, BQ and Archos numbers that start with the screen size, makers
+uap-core knows only by their tablets. Considered and not used: Matomo's device-detector
+database (PyPI ``device-detector``, data LGPL-3.0, no licence in the wheel's metadata),
+the only maintained source that records a form factor per model, costs about 7 ms per new UA
+(p99 over 100 ms) against our 100 µs budget, and the labelled corpus ``make accuracy``
+scores against is built from its test fixtures, so using it would make that score
+circular; ``user-agents-ng`` adds no model knowledge; the Mobile-Detect ports and
+51Degrees' free packages have not been released for years.
 
 Regular expressions run on the lower-cased UA: Python's case-insensitive matching costs
 about three times as much, and a new UA must cost well under 100 µs.
@@ -22,7 +40,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
-from ua_parser import Domain, PartialResult, load_builtins
+from ua_parser import Device, Domain, PartialResult, load_builtins
 from ua_parser.regex import Resolver
 
 __all__ = ["CACHE_SIZE", "DEVICE_CLASSES", "MAX_USER_AGENT", "device_class"]
@@ -180,24 +198,85 @@ _TABLET_WORDS = re.compile(
     r"tablet(?! pc)|ipad(?<!\wipad)|apad\b(?<!\wapad)|kindle|playbook|xoom|nook\b(?<!\wnook)"
     r"|transformer"
 )
-# Device names that say "tablet": "Tab"/"Pad" product lines; generic "MID" (mobile
-# internet device) builds; a screen diagonal of 7" or more; Samsung's and Amazon's tablet
-# prefixes and the "T" + three digits many makers give tablets; the network ("3G", "4G")
-# budget tablets put in their names to tell models apart (phones do not); white-label
-# model numbers that lead with the screen size ("MT0729D", "BQ-1045G").
+# Device names that say "tablet" whoever made them: "Tab"/"Pad" product lines; generic
+# "MID" (mobile internet device) builds; a screen diagonal of 7" or more; the "T" + three
+# digits many makers give tablets; the network ("3G", "4G") budget tablets put in their
+# names to tell models apart (phones do not); white-label model numbers that lead with the
+# screen size ("MT0729D"). Makers' own schemes, which take precedence, are in _MAKER_MODEL.
 _TABLET_MODEL = re.compile(
     r"\btab\b|tab[\s_-]?(?:[a-z]?\d|s\d|pro|lite|plus)|\w*pad\b|pad[\s_-]?\d"
-    r"|\bmid\b|\bmid[\s_-]?\d|(?<![\d.])(?:[789]|1[0-3])\.\d\d?(?![\d.])"
-    r"|\b(?:sm-[tpx]|gt-p|gt-n[58])\d|\bkf[a-z]{2,4}\b|\bt\d{3}"
+    r"|\bmid\b|\bmid[\s_-]?\d|(?<![\d.])(?:[789]|1[0-3])\.\d\d?(?![\d.])|\bt\d{3}"
     r"|[\s_-][34]g(?![a-z\d])|^[a-z]{1,5}[-_ ]?(?:0[789]|10)\d\d[a-z]{0,2}$"
 )
+# Makers' naming schemes, matched on the lower-cased model; the group that matches says
+# what the model is. "phone" and "tablet" lines are the makers' own series letters;
+# "sized" catches makers that start the model number with the screen diagonal (BQ:
+# BQ-5020 is a 5" phone, BQ-7098G a 7" tablet, BQ-1045G a 10.1" one); "either" are codes
+# a maker gives phones and tablets alike (HMD's TA-xxxx), where only the UA's shape can tell.
+_MAKER_MODEL = re.compile(
+    # Samsung Galaxy A/C/E/F/G/J/M/S and Note (SM-N7xx/9xx; the foldables, SM-F, send
+    # tablet-shaped UAs when opened, but are phones); Motorola XT (its tablets are MZ);
+    # Oppo CPH and realme RMX (their tablets are OPD/RMP); Nokia's numbered phones ("Nokia
+    # 7.2"); LG's LM- phones and LG- phones before them (its tablets are LM-T and
+    # LG-V4xx/5xx/7xx); vivo's V + four digits.
+    r"(?P<phone>\bsm-(?:[acefgjms]|n[79])\d|^xt\d{3,4}\b|^(?:cph|rmx)\d{4}|^nokia \d(?:\.\d)?\b"
+    r"|^lm-[gkqvx]\d|^lg-[dehkmpx]\d|^v[12]\d{3}[a-z]{0,2}$)"
+    # Samsung Galaxy Tab (SM-T/P/X, GT-P) and Note 8.0/10.1 (GT-N5xxx/N8xxx); Amazon Fire
+    # (KF + codename); Lenovo Tab and Yoga Tab (TB-, TB2-, YT3-, ...); Huawei MediaPad and
+    # MatePad codes; LG G Pad; Sony Xperia Tablet (SGP); Acer Iconia (A1-/A3-/B1-/B3-);
+    # Nokia T; Google Nexus 7/9/10 and Pixel C; Oppo and OnePlus Pad (OPD), realme Pad (RMP);
+    # Alcatel's 90xx tablets (but the 9001 and 9008, 6" phones); HTC's only tablets; Asus
+    # ZenPad (P00x-P02x); Alldocube iPlay.
+    r"|(?P<tablet>\b(?:sm-[ptx]|gt-p|gt-n[58])\d|\bkf[a-z]{2,4}\b|\b(?:tb|yt)\d?-[a-z]?\d{3,4}"
+    r"|\b(?:ags|bah|btv|cmr|dby|jdn|kob|mrx|scm)\d?-(?:w|al|l)\d|\blg-v[457]\d\d|\blm-t\d"
+    r"|\bsgpt?\d{3}|\b[ab][13]-[a-z\d]{3}\b|^nokia (?:t\d\d|n1)\b|\bnexus (?:7|9|10)\b"
+    r"|\bpixel c\b|^(?:opd|rmp)\d{4}|^90(?!0[18])\d\d[a-z]$|flyer|jetstream"
+    r"|^(?:asus_)?p0[0-2][a-z\d]{1,2}$|\biplay)"
+    r"|(?P<sized>^bq(?:ru|s)?[-_ ]?\d{4})"
+    r"|(?P<either>^ta-\d{4})"
+)
+# Makers ua-parser recognises only by their tablet lines: its patterns for them match
+# tablet model codes alone (3Q "RC9731C", Arnova "ARCHM901", CobyKyros "MID7024", ...).
+_TABLET_MAKERS = frozenset(
+    {
+        "3Q",
+        "Ainol",
+        "Airpad",
+        "Arnova",
+        "Assistant",
+        "CobyKyros",
+        "DNS",
+        "Danew",
+        "Denver",
+        "Hannspree",
+        "Intenso",
+        "Mytab",
+        "Nabi",
+        "Nextbook",
+        "Nook",
+        "Ployer",
+        "Trekstor",
+        "Xoro",
+        "Yarvik",
+        "Yifang",
+    }
+)
+# Lines ua-parser names by maker whose model names say which are tablets: Allview's Speed,
+# Viva, Alldro, AX and Wi tablets beside its P/V/X/A/E phones; Asus MeMO Pad (ME + three
+# digits); Celkon's CT tablets.
+_MAKER_TABLET_LINES = {
+    "Allview": re.compile(r"speed|viva|alldro|frenzy|shine|^ax\d|^wi\d"),
+    "Asus": re.compile(r"^me\d{3}"),
+    "Celkon": re.compile(r"^ct"),
+}
+# Archos numbers phones and tablets alike by their screens: "50 Platinum", "101 Neon",
+# "A101C", "AN7G2".
+_ARCHOS_SIZE = re.compile(r"(?:an?)?(\d+)")
 # Laptops and all-in-ones running Android (Chromebooks, Android-x86 builds) report
 # Android without "Mobile", which user-agents reads as a tablet.
 _DESKTOP_MODEL = re.compile(
     r"(?<!face)book\b|laptop|\baio\b|all-in-one|inspiron|latitude|travelmate|aspire"
 )
-# Samsung's foldables (SM-F) send tablet-shaped UAs when opened, but are phones.
-_PHONE_MODEL = re.compile(r"\bsm-f\d")
 # Feature phones and phone apps, which user-agents does not place at all.
 _PHONE_WORDS = re.compile(
     r"mobile\b(?<!\wmobile)|phone|ipod|midp|cldc|up\.browser|up/(?<!\wup/)\d|wap(?<!\wwap)"
@@ -216,13 +295,44 @@ _ANDROID_MODEL = re.compile(
 _ENGINE = re.compile(r"applewebkit|gecko/|presto|trident")
 
 
-def _android(low: str, found: str) -> str:
+def _by_size(number: str) -> str:
+    """Phone or tablet from a model number that starts with the screen diagonal: "50" and
+    "5020" are 5", "70" and "7098" 7", "101" and "1045" 10.1"."""
+    inches = int(number[:2]) if number[0] == "1" and len(number) > 1 else int(number[0])
+    return "tablet" if inches >= 7 else "mobile"
+
+
+def _by_maker(model: str, device: Device | None, found: str) -> str | None:
+    """What the maker's naming says the device is; None when it says nothing."""
+    if device is not None:
+        if device.brand in _TABLET_MAKERS:
+            return "tablet"
+        lines = _MAKER_TABLET_LINES.get(device.brand or "")
+        if lines is not None and lines.search((device.model or "").lower()):
+            return "tablet"
+        if device.brand == "Archos":
+            number = _ARCHOS_SIZE.match((device.model or "").lower())
+            if number is not None:
+                return _by_size(number[1])
+    match = _MAKER_MODEL.search(model)
+    if match is None:
+        return None
+    kind = match.lastgroup
+    if kind == "sized":
+        return _by_size(match[0][-4:])
+    if kind == "either":
+        return found
+    return "mobile" if kind == "phone" else "tablet"
+
+
+def _android(low: str, found: str, parsed: PartialResult) -> str:
     match = _ANDROID_MODEL.search(low)
     model = match[1] if match else ""
     if _DESKTOP_MODEL.search(model):
         return "desktop"
-    if _PHONE_MODEL.search(model):
-        return "mobile"
+    by_maker = _by_maker(model, parsed.device, found)
+    if by_maker is not None:
+        return by_maker
     if _TABLET_MODEL.search(model) or _TABLET_WORDS.search(low):
         return "tablet"
     if found == "tablet" and (not _ENGINE.search(low) or _PHONE_WORDS.search(low)):
@@ -250,7 +360,7 @@ def _named(parsed: PartialResult) -> bool:
 def _unplaced(low: str, parsed: PartialResult) -> str:
     if "android" in low:
         # An Android UA ua-parser could not read (odd case or punctuation).
-        return _android(low, "mobile" if _PHONE_WORDS.search(low) else "tablet")
+        return _android(low, "mobile" if _PHONE_WORDS.search(low) else "tablet", parsed)
     if _TABLET_WORDS.search(low):
         return "tablet"
     if _PHONE_WORDS.search(low):
@@ -285,7 +395,7 @@ def _classify_agent(ua: str) -> str:
     if found == "desktop" and "Windows NT" in ua:
         return _windows(ua)
     if found in ("mobile", "tablet") and parsed.os is not None and parsed.os.family == "Android":
-        return _android(low, found)
+        return _android(low, found, parsed)
     return found
 
 
@@ -293,6 +403,10 @@ def _classify_agent(ua: str) -> str:
 def _classify(ua: str, mobile_hint: bool | None) -> str:
     found = _classify_agent(ua)
     if mobile_hint is None or found in ("bot", "tablet"):
+        return found
+    if found == "mobile" and ("iPhone" in ua or "iPod" in ua):
+        # iOS browsers send no Client Hints: the hint comes from a Chromium emulating an
+        # iPhone (device mode, a UA switcher), and the page wanted is the iPhone's.
         return found
     if mobile_hint:
         return "mobile"

@@ -149,7 +149,146 @@ def test_not_mobile_hint_on_an_android_phone_ua_means_tablet(name: str) -> None:
 
 
 def test_not_mobile_hint_on_another_phone_ua_means_desktop() -> None:
-    assert device_class(MOBILE[0], {"sec-ch-ua-mobile": "?0"}) == "desktop"
+    # A Chromium on a phone that is neither Android nor iOS sends real hints.
+    harmony = (
+        "Mozilla/5.0 (Phone; OpenHarmony 4.1) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/114.0.0.0 Safari/537.36 ArkWeb/4.1.6.1 Mobile"
+    )
+    assert device_class(harmony) == "mobile"
+    assert device_class(harmony, {"sec-ch-ua-mobile": "?0"}) == "desktop"
+
+
+IPHONE = MOBILE[0]
+IPHONE_CHROME = MOBILE[1]
+IPOD = (
+    "Mozilla/5.0 (iPod touch; CPU iPhone OS 15_7 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/15.6 Mobile/15E148 Safari/604.1"
+)
+IPAD = TABLET[0]
+# What Chromium's device emulation sends with its iPhone presets on a Windows desktop: the
+# UA is swapped, the Client Hints still describe the desktop.
+EMULATED_ON_A_DESKTOP = {
+    "sec-ch-ua": '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"',
+    "sec-ch-ua-mobile": "?0",
+    "sec-ch-ua-platform": '"Windows"',
+}
+
+
+@pytest.mark.parametrize("agent", [IPHONE, IPHONE_CHROME, IPOD])
+@pytest.mark.parametrize("value", ["?0", "?1"])
+def test_ios_phones_stay_mobile_whatever_the_hint_says(agent: str, value: str) -> None:
+    assert device_class(agent, {"Sec-CH-UA-Mobile": value}) == "mobile"
+
+
+def test_an_emulated_iphone_is_served_as_an_iphone() -> None:
+    assert device_class(IPHONE, EMULATED_ON_A_DESKTOP) == "mobile"
+    assert device_class(IPAD, EMULATED_ON_A_DESKTOP) == "tablet"
+
+
+@pytest.mark.parametrize("value", ["?0", "?1"])
+def test_ipads_stay_tablets_whatever_the_hint_says(value: str) -> None:
+    assert device_class(IPAD, {"sec-ch-ua-mobile": value}) == "tablet"
+
+
+def test_android_hints_still_count() -> None:
+    # The mirror of the iOS cases: Android Chromiums do send hints, so they still decide.
+    assert device_class(ANDROID_PHONE_REDUCED, {"sec-ch-ua-mobile": "?1"}) == "mobile"
+    assert device_class(ANDROID_PHONE_REDUCED, {"sec-ch-ua-mobile": "?0"}) == "tablet"
+
+
+def test_request_desktop_site_on_android_is_desktop() -> None:
+    # Chrome for Android's "Desktop site" swaps in a desktop Linux UA and sends ?0.
+    desktop_site = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36"
+    )
+    assert device_class(desktop_site, {"sec-ch-ua-mobile": "?0"}) == "desktop"
+    assert device_class(desktop_site) == "desktop"
+
+
+def _phone_shaped(model: str) -> str:
+    """A UA that says "Mobile Safari", as cheap tablets' browsers and WebViews often do."""
+    return (
+        f"Mozilla/5.0 (Linux; Android 9; {model}) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/110.0.0.0 Mobile Safari/537.36"
+    )
+
+
+def _old_webview(model: str) -> str:
+    return (
+        f"Mozilla/5.0 (Linux; U; Android 4.4.2; en-us; {model} Build/KOT49H) "
+        "AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30"
+    )
+
+
+def _tablet_shaped(model: str) -> str:
+    return (
+        f"Mozilla/5.0 (Linux; Android 12; {model}) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/110.0.0.0 Safari/537.36"
+    )
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        # makers' tablet series
+        _phone_shaped("SM-T580"),
+        _phone_shaped("Lenovo TB-X606F"),
+        _phone_shaped("AGS3-W09"),
+        _phone_shaped("Nokia T20"),
+        _phone_shaped("SGP771"),
+        _old_webview("LG-V410"),
+        _phone_shaped("B1-860"),
+        _old_webview("Nexus 7"),
+        _phone_shaped("9032X"),
+        _old_webview("HTC_Flyer_P512"),
+        _phone_shaped("iPlay 50"),
+        _phone_shaped("RMP2102"),
+        # model numbers that start with the screen size
+        _phone_shaped("BQ-1077L"),
+        _old_webview("BQru-8077G"),
+        _old_webview("Archos 101 Oxygen"),
+        # codes ua-parser traces to makers it knows only by their tablets
+        _old_webview("AN10G2"),
+        _old_webview("3Q_QS0716D"),
+        _old_webview("Allview Viva H801"),
+        _old_webview("ME302C"),
+    ],
+)
+def test_tablets_that_say_mobile_safari_are_recognised_by_model(agent: str) -> None:
+    assert device_class(agent) == "tablet"
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        # the same makers' phones, and phones whose names look like tablet codes
+        _phone_shaped("BQ-5020"),
+        _old_webview("BQ-6040L"),
+        _old_webview("Archos 50 Platinum"),
+        _old_webview("Allview P8 Energy"),
+        _phone_shaped("9008X"),
+        _phone_shaped("XT1068"),
+        _phone_shaped("Nokia 7.2"),
+        _phone_shaped("Nokia 8.3 5G"),
+        _phone_shaped("TA-1053"),
+        _phone_shaped("LM-Q720"),
+        _phone_shaped("LG-H870"),
+        _phone_shaped("CPH2409"),
+        _phone_shaped("V2111"),
+        _phone_shaped("moto g(60)"),
+        # phones whose UA is tablet-shaped: the maker's series says phone
+        _tablet_shaped("SM-N986B"),
+        _tablet_shaped("SM-F946B"),
+    ],
+)
+def test_phones_are_not_taken_for_tablets_by_model(agent: str) -> None:
+    assert device_class(agent) == "mobile"
+
+
+def test_codes_a_maker_gives_phones_and_tablets_alike_follow_the_ua() -> None:
+    assert device_class(_phone_shaped("TA-1053")) == "mobile"
+    assert device_class(_tablet_shaped("TA-1397")) == "tablet"
 
 
 @pytest.mark.parametrize("value", ["?1", "?0"])
