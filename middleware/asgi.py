@@ -188,6 +188,7 @@ class AdaptiveMiddleware:
                     new_mark.arm,
                     Segment(new_mark.device, new_mark.daypart),
                     visitor_id,
+                    rules.site_day(decision.epoch),
                 )
             )
         if set_cookie:

@@ -4,6 +4,7 @@ swapped in one assignment, so a request always sees one consistent rule set."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from daypart.experiments.policy import ExperimentPolicies
 from daypart.middleware.goals import CompiledGoal
@@ -25,6 +26,7 @@ class CompiledRules:
         if zone is None:  # the loader validated it; only a hand-built RuleSet gets here
             raise ValueError(f"unknown timezone {ruleset.site.timezone!r}")
         self.site_zone = zone
+        self._day: tuple[float, float, int] = (0.0, 0.0, 0)  # start, end, ordinal
         self.zone_sources = tuple((s.kind == "cookie", s.name) for s in ruleset.site.timezone_from)
         self.variants = {name: CompiledVariant.build(v) for name, v in ruleset.variants.items()}
         self.catch_all = ruleset.catch_all
@@ -51,6 +53,20 @@ class CompiledRules:
             for raw in BASE_HEADERS
             | frozenset(name.encode("latin-1") for name in self.matcher.rule_headers)
         }
+
+    def site_day(self, epoch: float) -> int:
+        """The site's local date at ``epoch`` as an ordinal: the day records are counted in
+        for the daily series. Remembers the current day's bounds (one comparison per call
+        until midnight)."""
+        start, end, day = self._day
+        if start <= epoch < end:
+            return day
+        local = datetime.fromtimestamp(epoch, self.site_zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        following = (midnight + timedelta(days=1)).replace(tzinfo=None)
+        next_midnight = following.replace(tzinfo=self.site_zone)
+        self._day = (midnight.timestamp(), next_midnight.timestamp(), local.toordinal())
+        return self._day[2]
 
     def adapts(self, path: str) -> bool:
         """Whether rules apply to this path (``site.paths``)."""

@@ -26,14 +26,14 @@ def record_conversion(
     """Count ``goal`` in every experiment the visitor was exposed to (``marks``) whose goal
     it is and that still counts, in the arm and segment of the exposure. Returns how many.
     Raises ``ExperimentMisuse`` for a goal the rules do not define."""
-    targets = runtime.rules.policies.conversion_targets(goal, marks, runtime.states)
-    recorder = runtime.recorder
-    for experiment, mark in targets:
-        recorder.add(
-            Conversion(
-                experiment, mark.arm, Segment(mark.device, mark.daypart), visitor_id, goal, value
-            )
-        )
+    rules = runtime.rules
+    targets = rules.policies.conversion_targets(goal, marks, runtime.states)
+    if targets:
+        day = rules.site_day(runtime.clock())
+        recorder = runtime.recorder
+        for experiment, mark in targets:
+            segment = Segment(mark.device, mark.daypart)
+            recorder.add(Conversion(experiment, mark.arm, segment, visitor_id, goal, value, day))
     return len(targets)
 
 

@@ -20,6 +20,9 @@ from daypart.experiments.store.errors import StoreError
 DEFAULT_PREFIX = "daypart:"
 DEFAULT_VISITOR_TTL_SECONDS = 90 * 24 * 3600
 AUDIT_MAXLEN = 10_000  # entries kept per experiment (Redis trims approximately)
+DAILY_RETENTION_DAYS = 400
+"""Per-day counts are kept this many days after their day (then Redis expires them and the
+memory store drops them): more than a year of daily history per experiment, bounded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class Exposure:
     arm: str
     segment: Segment
     visitor: str
+    day: int | None = None  # the site's local date (``date.toordinal()``): daily counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class Conversion:
     visitor: str
     goal: str
     value: float | None = None
+    day: int | None = None  # the site's local date (``date.toordinal()``): daily counts
 
 
 Record = Exposure | Conversion
@@ -66,6 +71,7 @@ class Cell:
 
 
 CellKey = tuple[str, str, str]  # (arm, device, daypart)
+DailyCounts = dict[int, dict[str, Cell]]  # day (date ordinal) -> arm -> that day's counters
 
 
 @dataclass(slots=True)
@@ -122,6 +128,26 @@ class VisitorWindow:
 
 
 # -- shared by both implementations, so they cannot drift apart ---------------------------
+
+
+def daily_range(first_day: int, last_day: int) -> range:
+    """The days a ``daily`` call reads: at most ``DAILY_RETENTION_DAYS``, the newest."""
+    first_day = max(first_day, last_day - DAILY_RETENTION_DAYS + 1)
+    return range(first_day, last_day + 1)
+
+
+def add_to_cell(cell: Cell, record: Record) -> None:
+    """Count one record in ``cell`` (both stores' per-day counters, the memory store's
+    segment counters)."""
+    if not isinstance(record, Conversion):
+        cell.exposures += 1
+        return
+    goal = record.goal
+    cell.conversions[goal] = cell.conversions.get(goal, 0) + 1
+    value = revenue_value(record.value)
+    if value is not None:
+        cell.revenue[goal] = cell.revenue.get(goal, 0.0) + value
+        cell.revenue_sq[goal] = cell.revenue_sq.get(goal, 0.0) + value * value
 
 
 def revenue_value(value: float | None) -> float | None:
@@ -196,6 +222,12 @@ class Store(ABC):
 
     @abstractmethod
     async def counts(self, experiment: str) -> ExperimentCounts: ...
+
+    @abstractmethod
+    async def daily(self, experiment: str, first_day: int, last_day: int) -> DailyCounts:
+        """Counts per day and arm for the days ``first_day``..``last_day`` (date ordinals,
+        both included) that have any; at most ``DAILY_RETENTION_DAYS`` days are kept.
+        Records without a ``day`` are counted in ``counts`` only."""
 
     @abstractmethod
     async def experiments(self) -> list[str]:

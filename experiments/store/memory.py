@@ -17,25 +17,32 @@ from urllib.parse import parse_qsl, urlsplit
 
 from daypart.experiments.store.base import (
     AUDIT_MAXLEN,
+    DAILY_RETENTION_DAYS,
     DEFAULT_PREFIX,
     DEFAULT_VISITOR_TTL_SECONDS,
     Cell,
     CellKey,
     Conversion,
+    DailyCounts,
     ExperimentCounts,
     Record,
     RecordResult,
     Store,
     VisitorWindow,
+    add_to_cell,
     audit_fields,
+    daily_range,
     encode_state,
     lock_millis,
     parse_options,
-    revenue_value,
 )
 from daypart.rules.localtime import Clock
 
 AuditEntry = tuple[str, dict[str, str]]
+
+
+def _copy(cell: Cell) -> Cell:
+    return Cell(cell.exposures, dict(cell.conversions), dict(cell.revenue), dict(cell.revenue_sq))
 
 
 class MemoryStore(Store):
@@ -50,6 +57,7 @@ class MemoryStore(Store):
         self.clock = clock
         self._names: set[str] = set()
         self._cells: dict[str, dict[CellKey, Cell]] = {}
+        self._daily: dict[str, DailyCounts] = {}
         self._seen: dict[str, dict[int, set[str]]] = {}  # experiment -> generation -> marks
         self._states: dict[str, tuple[int, str]] = {}  # version, JSON as Redis keeps it
         self._audit: dict[str, deque[AuditEntry]] = {}
@@ -88,27 +96,33 @@ class MemoryStore(Store):
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = Cell()
-            if not isinstance(record, Conversion):
-                cell.exposures += 1
-                continue
-            goal = record.goal
-            cell.conversions[goal] = cell.conversions.get(goal, 0) + 1
-            value = revenue_value(record.value)
-            if value is not None:
-                cell.revenue[goal] = cell.revenue.get(goal, 0.0) + value
-                cell.revenue_sq[goal] = cell.revenue_sq.get(goal, 0.0) + value * value
+            add_to_cell(cell, record)
+            if record.day is not None:
+                self._count_day(name, record)
         return RecordResult(counted=counted, duplicates=len(records) - counted)
 
-    async def counts(self, experiment: str) -> ExperimentCounts:
-        cells = {
-            key: Cell(
-                exposures=cell.exposures,
-                conversions=dict(cell.conversions),
-                revenue=dict(cell.revenue),
-                revenue_sq=dict(cell.revenue_sq),
-            )
-            for key, cell in self._cells.get(experiment, {}).items()
+    def _count_day(self, experiment: str, record: Record) -> None:
+        assert record.day is not None
+        days = self._daily.setdefault(experiment, {})
+        arms = days.get(record.day)
+        if arms is None:
+            arms = days[record.day] = {}
+            # What Redis does by expiry: days older than the retention go (bounded memory).
+            newest = max(days)
+            for old in [day for day in days if day <= newest - DAILY_RETENTION_DAYS]:
+                del days[old]
+        add_to_cell(arms.setdefault(record.arm, Cell()), record)
+
+    async def daily(self, experiment: str, first_day: int, last_day: int) -> DailyCounts:
+        days = self._daily.get(experiment, {})
+        return {
+            day: {arm: _copy(cell) for arm, cell in days[day].items()}
+            for day in daily_range(first_day, last_day)
+            if day in days
         }
+
+    async def counts(self, experiment: str) -> ExperimentCounts:
+        cells = {key: _copy(cell) for key, cell in self._cells.get(experiment, {}).items()}
         return ExperimentCounts(experiment=experiment, cells=cells)
 
     async def experiments(self) -> list[str]:
@@ -173,6 +187,7 @@ class MemoryStore(Store):
 
     async def reset(self, experiment: str) -> None:
         self._cells.pop(experiment, None)
+        self._daily.pop(experiment, None)
         self._seen.pop(experiment, None)
         self._states.pop(experiment, None)
         self._audit.pop(experiment, None)

@@ -10,6 +10,10 @@ several of them):
     daypart:{name}:seen:<gen>:<shard> hash   de-duplication marks: "visitor" (exposed),
                                              "visitor|goal" (converted); expires with
                                              its generation (see ``VisitorWindow``)
+    daypart:{name}:day:<day>         hash    one day's counts per arm: "arm|exposures",
+                                             "arm|conv|goal", "arm|rev|goal", ...; <day> is
+                                             the site's local date as an ordinal; expires
+                                             ``DAILY_RETENTION_DAYS`` (400) after the day
     daypart:{name}:state             hash    version -> int, doc -> JSON (compare-and-set)
     daypart:{name}:audit             stream  rollout transitions, MAXLEN ~ 10000
     daypart:lock:<lock>              string  owner, with PX expiry
@@ -33,6 +37,7 @@ import json
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from importlib.resources import files
 from typing import Any, TypeAlias, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -46,16 +51,19 @@ from redis.typing import EncodableT, FieldT
 
 from daypart.experiments.store.base import (
     AUDIT_MAXLEN,
+    DAILY_RETENTION_DAYS,
     DEFAULT_PREFIX,
     DEFAULT_VISITOR_TTL_SECONDS,
     Cell,
     Conversion,
+    DailyCounts,
     ExperimentCounts,
     Record,
     RecordResult,
     Store,
     VisitorWindow,
     audit_fields,
+    daily_range,
     encode_state,
     lock_millis,
     parse_options,
@@ -118,6 +126,27 @@ _RELEASE_LOCK = _Script("release_lock")
 def _text(value: str | bytes) -> str:
     # Tolerates a client built with decode_responses=False as well.
     return value.decode() if isinstance(value, bytes) else value
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _set_counter(cell: Cell, kind: str, goal: list[str], value: str) -> None:
+    """One field of a counts hash (``...|exposures``, ``...|conv|GOAL``, ...) into a cell."""
+    if kind == "exposures":
+        cell.exposures = int(value)
+    elif kind == "conv":
+        cell.conversions[goal[0]] = int(value)
+    elif kind == "rev":
+        cell.revenue[goal[0]] = float(value)
+    elif kind == "rev2":
+        cell.revenue_sq[goal[0]] = float(value)
+
+
+def _day_expiry_millis(day: int) -> int:
+    """When a day's counts expire: ``DAILY_RETENTION_DAYS`` after the day (as UTC)."""
+    epoch_day = day - _EPOCH_ORDINAL
+    return (epoch_day + 1 + DAILY_RETENTION_DAYS) * 86_400_000
 
 
 def _glob_escape(text: str) -> str:
@@ -194,6 +223,9 @@ class RedisStore(Store):
     def _key(self, experiment: str, kind: str) -> str:
         return f"{self.prefix}{{{experiment}}}:{kind}"
 
+    def _day_key(self, experiment: str, day: int) -> str:
+        return f"{self.prefix}{{{experiment}}}:day:{day}"
+
     def _lock_key(self, name: str) -> str:
         return f"{self.prefix}lock:{name}"
 
@@ -243,6 +275,12 @@ class RedisStore(Store):
                 args += ("", "") if value is None else (repr(value), repr(value * value))
             else:
                 args += ("x", cell, record.visitor, "", "", "")
+            if record.day is None:
+                keys.append(self._key(record.experiment, "day:none"))  # never written
+                args += (record.arm, "")
+            else:
+                keys.append(self._day_key(record.experiment, record.day))
+                args += (record.arm, _day_expiry_millis(record.day))
         with self._errors("recording"):
             counted = await self._record(list(calls.values()), sorted(calls))
         return RecordResult(counted=counted, duplicates=len(records) - counted)
@@ -284,16 +322,26 @@ class RedisStore(Store):
             cell = cells.get((arm, device, daypart))
             if cell is None:
                 cell = cells[(arm, device, daypart)] = Cell()
-            value = _text(raw_value)
-            if kind == "exposures":
-                cell.exposures = int(value)
-            elif kind == "conv":
-                cell.conversions[goal[0]] = int(value)
-            elif kind == "rev":
-                cell.revenue[goal[0]] = float(value)
-            elif kind == "rev2":
-                cell.revenue_sq[goal[0]] = float(value)
+            _set_counter(cell, kind, goal, _text(raw_value))
         return counts
+
+    async def daily(self, experiment: str, first_day: int, last_day: int) -> DailyCounts:
+        days = daily_range(first_day, last_day)
+        with self._errors("reading daily counts"):
+            pipe = self.client.pipeline(transaction=False)
+            for day in days:
+                pipe.hgetall(self._day_key(experiment, day))
+            raws = await pipe.execute()
+        found: DailyCounts = {}
+        for day, raw in zip(days, raws, strict=True):
+            if not raw:
+                continue
+            arms: dict[str, Cell] = {}
+            for raw_field, raw_value in raw.items():
+                arm, kind, *goal = _text(raw_field).split("|")
+                _set_counter(arms.setdefault(arm, Cell()), kind, goal, _text(raw_value))
+            found[day] = arms
+        return found
 
     async def experiments(self) -> list[str]:
         with self._errors("listing experiments"):
@@ -364,18 +412,19 @@ class RedisStore(Store):
 
     async def reset(self, experiment: str) -> None:
         fixed = [self._key(experiment, kind) for kind in ("counts", "state", "audit")]
-        pattern = _glob_escape(self._key(experiment, "seen")) + ":*"
         with self._errors("resetting an experiment"):
             await self.client.srem(self._registry, experiment)
             await self.client.unlink(*fixed)
-            batch: list[str] = []
-            async for key in self.client.scan_iter(match=pattern, count=1000):
-                batch.append(_text(key))
-                if len(batch) >= 1000:
+            for kind in ("seen", "day"):
+                pattern = _glob_escape(self._key(experiment, kind)) + ":*"
+                batch: list[str] = []
+                async for key in self.client.scan_iter(match=pattern, count=1000):
+                    batch.append(_text(key))
+                    if len(batch) >= 1000:
+                        await self.client.unlink(*batch)
+                        batch.clear()
+                if batch:
                     await self.client.unlink(*batch)
-                    batch.clear()
-            if batch:
-                await self.client.unlink(*batch)
 
     async def close(self) -> None:
         with self._errors("closing"):

@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from redis.crc import key_slot
 
 from daypart.experiments.store import MemoryStore, RedisStore, Store, store_from_url
 from daypart.experiments.store.base import (
+    DAILY_RETENTION_DAYS,
     Conversion,
     Exposure,
     Record,
@@ -189,6 +191,63 @@ class TestStoreContract:
                     {"booked": 5.0},
                 )
                 assert (await store.counts("nothing-yet")).cells == {}
+
+        asyncio.run(scenario())
+
+    def test_daily_counts_per_day_and_arm(self, backend: Backend) -> None:
+        monday, tuesday = 739579, 739580  # date(2025, 12, 1).toordinal() and the day after
+
+        async def scenario() -> None:
+            async with backend.open() as store:
+                await store.record(
+                    [
+                        Exposure("offer", "control", EVENING, "v1", monday),
+                        Exposure("offer", "treat", COMMUTE, "v2", monday),
+                        Exposure("offer", "treat", EVENING, "v3", tuesday),
+                        Exposure("offer", "treat", EVENING, "v3", tuesday),  # duplicate
+                        Conversion("offer", "treat", COMMUTE, "v2", "booked", 40.0, tuesday),
+                        Exposure("offer", "control", EVENING, "v4"),  # no day
+                        Exposure("banner", "control", EVENING, "v1", monday),
+                    ]
+                )
+                days = await store.daily("offer", monday - 10, tuesday + 10)
+                assert sorted(days) == [monday, tuesday]
+                assert days[monday]["control"].exposures == 1
+                assert days[monday]["treat"].exposures == 1
+                treat = days[tuesday]["treat"]
+                assert (treat.exposures, treat.conversions, treat.revenue) == (
+                    1,
+                    {"booked": 1},
+                    {"booked": 40.0},
+                )
+                assert treat.revenue_sq == {"booked": 1600.0}
+                assert "control" not in days[tuesday]
+                assert await store.daily("offer", tuesday, tuesday) == {tuesday: days[tuesday]}
+                assert await store.daily("offer", monday + 100, monday + 200) == {}
+                # The segment counters count every record, with or without a day.
+                cells = (await store.counts("offer")).cells
+                assert cells[("control", "desktop", "evening")].exposures == 2
+                await store.reset("offer")
+                assert await store.daily("offer", monday, tuesday) == {}
+                assert list(await store.daily("banner", monday, tuesday)) == [monday]
+
+        asyncio.run(scenario())
+
+    def test_daily_counts_are_bounded(self, backend: Backend) -> None:
+        first = 739579
+
+        async def scenario() -> None:
+            async with backend.open() as store:
+                batch = [
+                    Exposure("offer", "control", EVENING, f"v{day}", first + day)
+                    for day in range(0, DAILY_RETENTION_DAYS + 30, 10)
+                ]
+                await store.record(batch)
+                last = first + DAILY_RETENTION_DAYS + 29
+                days = await store.daily("offer", first, last)
+                # A read covers at most the retention, the newest days.
+                assert min(days) > last - DAILY_RETENTION_DAYS
+                assert len(days) == DAILY_RETENTION_DAYS // 10
 
         asyncio.run(scenario())
 
@@ -426,6 +485,19 @@ class TestRedisStore:
                 assert {key_slot(key.encode()) for key in keys} == {key_slot(b"offer")}
                 kinds = {key.split(":")[2] for key in keys}
                 assert kinds == {"counts", "state", "audit", "seen"}
+
+        asyncio.run(scenario())
+
+    def test_daily_counts_expire_after_the_retention(self, redis_backend: Backend) -> None:
+        day = 739579  # 2025-12-01
+
+        async def scenario() -> None:
+            async with redis_backend.open() as store:
+                assert isinstance(store, RedisStore)
+                await store.record([Exposure("offer", "control", EVENING, "v1", day)])
+                expiry = await store.client.pexpiretime(f"{store.prefix}{{offer}}:day:{day}")
+                end_of_day = (day - date(1970, 1, 1).toordinal() + 1) * 86_400_000
+                assert expiry == end_of_day + DAILY_RETENTION_DAYS * 86_400_000
 
         asyncio.run(scenario())
 
