@@ -132,7 +132,7 @@ class AdaptiveMiddleware:
         self._exclude = compile_globs(settings.exclude) if settings.exclude else None
         self._exclude_prefixes = tuple(literal_prefix(glob) for glob in settings.exclude)
         self._admin: ASGIApp | None = None
-        self._requests = runtime.counters.requests  # bumped once per request, see _prepare
+        self._requests = runtime.counters.requests  # bumped once per request in _prepare
 
     # -- ASGI -------------------------------------------------------------------------
 
@@ -194,10 +194,12 @@ class AdaptiveMiddleware:
             if pages is None or pages.fullmatch(context.path) is not None
             else None
         )
-        # The metrics' one per-request cost: a dict bump, exposed when Prometheus scrapes.
-        key = (decision.device, decision.segment, decision.variant)
-        counts = self._requests
-        counts[key] = counts.get(key, 0) + 1
+        # The metrics' one per-request cost, read when Prometheus scrapes: nested dicts keyed
+        # by strings whose hashes are cached, so no key tuple is built or hashed.
+        try:
+            self._requests[decision.device][decision.segment][decision.variant] += 1
+        except KeyError:  # the first request of its kind
+            self.runtime.counters.first_request(decision.device, decision.segment, decision.variant)
         visitor_id = decision.visitor_id
         set_cookie = decision.tracked and (decision.new_visitor or new_mark is not None)
         if new_mark is not None and visitor_id is not None and decision.experiment is not None:

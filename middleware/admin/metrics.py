@@ -63,8 +63,7 @@ class DaypartCollector(Collector):
             "Requests daypart decided on, by device, segment (daypart) and variant served",
             labels=["device", "segment", "variant", "worker"],
         )
-        # list(): the request path may add a key while this runs in a thread.
-        for (device, segment, variant), count in list(counters.requests.items()):
+        for device, segment, variant, count in counters.request_counts():
             requests.add_metric([device, segment, variant or "none", w], count)
         yield requests
 
