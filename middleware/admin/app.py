@@ -79,10 +79,18 @@ def allowed_actions(experiment: Experiment, state: RolloutState) -> list[Action]
     return allowed
 
 
+def _stage(experiment: Experiment, stage: int) -> str:
+    """``stage 2 of 4 (5% of traffic)``, for a sentence."""
+    label = stage_label(experiment, RolloutState(stage=stage))
+    head, sep, tail = label.partition(": ")
+    return f"{head} ({tail})" if sep else label
+
+
 def describe(experiment: Experiment, state: RolloutState, action: Action) -> tuple[str, bool]:
     """What ``action`` will do, in words, and whether it needs a winner."""
     name = experiment.name
     control = experiment.control.name
+    control = "the control arm" + ("" if control == "control" else f" ({control})")
     last = state.stage + 1 >= len(experiment.rollout)
     if action == "pause":
         return (
@@ -91,7 +99,7 @@ def describe(experiment: Experiment, state: RolloutState, action: Action) -> tup
             False,
         )
     if action == "resume":
-        here = stage_label(experiment, RolloutState(stage=state.stage))
+        here = _stage(experiment, state.stage)
         if state.status == "paused":
             return (
                 f"Resume {name}: new visitors enter again at {here}; the counts so far are kept.",
@@ -103,7 +111,7 @@ def describe(experiment: Experiment, state: RolloutState, action: Action) -> tup
             False,
         )
     if action == "advance" and not last:
-        following = stage_label(experiment, RolloutState(stage=state.stage + 1))
+        following = _stage(experiment, state.stage + 1)
         return (
             f"Advance {name} to {following}: more visitors enter; everyone already in keeps "
             "their arm.",
@@ -111,7 +119,7 @@ def describe(experiment: Experiment, state: RolloutState, action: Action) -> tup
         )
     if action == "rollback":
         return (
-            f"Roll back {name}: everyone sees the control arm ({control}) and nothing more is "
+            f"Roll back {name}: everyone sees {control} and nothing more is "
             "counted. Resume would restart the current stage.",
             False,
         )
