@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,8 +44,10 @@ class AdaptiveMiddleware:
 
     ``rules``: a rule file (reloaded when it changes) or a ``RuleSet``. ``store``: a store
     or its URL (default ``$DAYPART_STORE`` or ``memory://``). ``secret``: signs the visitor
-    cookie (default ``$DAYPART_SECRET``). ``clock``: epoch seconds, for tests and replays;
-    everything that reads time asks it. The other keywords are ``Settings``.
+    cookie and the admin sessions (default ``$DAYPART_SECRET``). ``clock``: epoch seconds,
+    for tests and replays; everything that reads time asks it. ``admin_users``: named admin
+    users, a mapping of name to password hash or the path of a ``name:hash`` file (default
+    ``$DAYPART_ADMIN_USERS``). The other keywords are ``Settings``.
     """
 
     def __init__(
@@ -61,6 +63,9 @@ class AdaptiveMiddleware:
         exclude: Iterable[str] = DEFAULT_EXCLUDE,
         admin_prefix: str = DEFAULTS.admin_prefix,
         admin_token: str | None = None,
+        admin_users: Mapping[str, str] | str | os.PathLike[str] | None = None,
+        admin_session_seconds: int = DEFAULTS.admin_session_seconds,
+        admin_origins: Iterable[str] = DEFAULTS.admin_origins,
         vary: Iterable[str] = DEFAULTS.vary,
         reload_interval: float = DEFAULTS.reload_interval,
         state_interval: float = DEFAULTS.state_interval,
@@ -70,12 +75,20 @@ class AdaptiveMiddleware:
         max_buffer: int = DEFAULTS.max_buffer,
     ) -> None:
         self.app = app
+        users = admin_users if admin_users is not None else os.environ.get("DAYPART_ADMIN_USERS")
+        if users is not None:
+            from daypart.middleware.admin.auth import load_users  # the admin app, only if used
+
+            users = load_users(users)  # a bad file or hash must fail at start-up
         settings = Settings(
             cookie_name=cookie_name,
             cookie_max_age=cookie_max_age,
             exclude=tuple(exclude),
             admin_prefix=admin_prefix.rstrip("/"),
             admin_token=admin_token or os.environ.get("DAYPART_ADMIN_TOKEN"),
+            admin_users=users,
+            admin_session_seconds=admin_session_seconds,
+            admin_origins=tuple(admin_origins),
             vary=tuple(vary),
             reload_interval=reload_interval,
             state_interval=state_interval,
@@ -106,6 +119,7 @@ class AdaptiveMiddleware:
             signer=CookieSigner(secret),
             clock=clock,
             settings=settings,
+            secret=secret,
         )
         self.background = Background(runtime)
         self.classifier = Classifier(
@@ -118,6 +132,7 @@ class AdaptiveMiddleware:
         self._exclude = compile_globs(settings.exclude) if settings.exclude else None
         self._exclude_prefixes = tuple(literal_prefix(glob) for glob in settings.exclude)
         self._admin: ASGIApp | None = None
+        self._requests = runtime.counters.requests  # bumped once per request in _prepare
 
     # -- ASGI -------------------------------------------------------------------------
 
@@ -179,6 +194,12 @@ class AdaptiveMiddleware:
             if pages is None or pages.fullmatch(context.path) is not None
             else None
         )
+        # The metrics' one per-request cost, read when Prometheus scrapes: nested dicts keyed
+        # by strings whose hashes are cached, so no key tuple is built or hashed.
+        try:
+            self._requests[decision.device][decision.segment][decision.variant] += 1
+        except KeyError:  # the first request of its kind
+            self.runtime.counters.first_request(decision.device, decision.segment, decision.variant)
         visitor_id = decision.visitor_id
         set_cookie = decision.tracked and (decision.new_visitor or new_mark is not None)
         if new_mark is not None and visitor_id is not None and decision.experiment is not None:

@@ -109,18 +109,22 @@ class Background:
             runtime.serve(ruleset)
         except RulesError as exc:
             runtime.rules_error = str(exc)
+            runtime.counters.reload_errors += 1
             logger.error(
                 "daypart: %s not reloaded, the last good rules keep serving:\n%s", path, exc
             )
             return False
         except OSError as exc:
             runtime.rules_error = f"{path}: {exc}"
+            runtime.counters.reload_errors += 1
             logger.error("daypart: %s could not be read: %s", path, exc)
             return False
         except Exception as exc:  # anything else failing in loading or compiling
             runtime.rules_error = f"{path}: {type(exc).__name__}: {exc}"
+            runtime.counters.reload_errors += 1
             logger.exception("daypart: %s not reloaded, the last good rules keep serving", path)
             return False
+        runtime.counters.reloads += 1
         logger.info("daypart: rules reloaded from %s", path)
         return True
 
@@ -132,6 +136,7 @@ class Background:
                 raw = await runtime.store.get_state(name)
             except StoreError as exc:
                 logger.debug("daypart: rollout state not refreshed: %s", exc)
+                runtime.counters.state_read_errors += 1
                 return  # keep serving the states we know
             if raw is not None:
                 try:
@@ -143,6 +148,15 @@ class Background:
     async def evaluate(self) -> None:
         """Run the gates once (if this worker holds the evaluator lock) and follow them."""
         runtime = self.runtime
-        evaluations = await runtime.evaluator.run_once(runtime.rules.ruleset)
-        if evaluations and any(e.applied for e in evaluations):
+        counters = runtime.counters
+        try:
+            evaluations = await runtime.evaluator.run_once(runtime.rules.ruleset)
+        except Exception:
+            counters.evaluated("failed")
+            raise
+        if evaluations is None:
+            counters.evaluated("skipped")  # another worker holds the evaluator lock
+            return
+        counters.evaluated("ran", [(e.decision.verdict, e.applied) for e in evaluations])
+        if any(e.applied for e in evaluations):
             await self.refresh_states()

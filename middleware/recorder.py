@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from daypart.experiments.store.base import Record, Store
@@ -54,6 +56,8 @@ class Recorder:
         self._buffer: deque[Record] = deque()
         self._wake: asyncio.Event | None = None
         self._flushing = asyncio.Lock()
+        # Told of every batch the store took and how long it took (the metrics' counters).
+        self.on_batch: Callable[[Sequence[Record], float], None] | None = None
 
     def add(self, record: Record) -> None:
         if len(self._buffer) >= self.max_buffer:
@@ -79,6 +83,7 @@ class Recorder:
         async with self._flushing:
             while len(self._buffer) >= (self.batch_size if full_batches_only else 1):
                 batch = [self._buffer[i] for i in range(min(self.batch_size, len(self._buffer)))]
+                started = time.perf_counter()
                 try:
                     result = await self.store.record(batch)
                 except StoreError as exc:
@@ -91,6 +96,8 @@ class Recorder:
                 self.stats.batches += 1
                 self.stats.written += len(batch)
                 self.stats.duplicates += result.duplicates
+                if self.on_batch is not None:
+                    self.on_batch(batch, time.perf_counter() - started)
 
     async def run(self) -> None:
         """Flush every ``interval`` or as soon as a batch is full, until cancelled."""

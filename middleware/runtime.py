@@ -2,19 +2,21 @@
 admin app and the beacon each get this one object, never the middleware itself.
 
 It holds the rules in service (and the last reload's error), the rollout states as last
-read from the store, the store, the recorder, the cookie signer and the one clock that
-everything reading time asks (request path, evaluator, reports, admin).
+read from the store, the store, the recorder, the cookie signer, the one clock that
+everything reading time asks (request path, evaluator, reports, admin) and the plain
+counters that ``/_daypart/metrics`` exposes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.state import RolloutState
-from daypart.experiments.store.base import Store
+from daypart.experiments.store.base import Exposure, Record, Store
 from daypart.middleware.compiled_rules import CompiledRules
 from daypart.middleware.recorder import Recorder
 from daypart.middleware.visitor import CookieSigner
@@ -32,6 +34,9 @@ class Settings:
     exclude: Sequence[str] = ("/static/**", "/favicon.ico", "/robots.txt")
     admin_prefix: str = "/_daypart"
     admin_token: str | None = None
+    admin_users: Mapping[str, str] | None = None  # name -> scrypt hash (admin/auth.py)
+    admin_session_seconds: int = 12 * 3600
+    admin_origins: Sequence[str] = ()  # origins besides the request's own that may act
     vary: Sequence[str] = ("User-Agent", "Sec-CH-UA-Mobile", "Cookie")
     reload_interval: float = 1.0
     state_interval: float = 2.0
@@ -39,6 +44,60 @@ class Settings:
     flush_interval: float = 0.5
     batch_size: int = 500
     max_buffer: int = 200_000
+
+
+# Upper bounds (seconds) of the flush-latency histogram's buckets: a local Redis answers a
+# batch in about a millisecond, a distant one or a slow cluster in tens.
+FLUSH_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+@dataclass(slots=True)
+class Counters:
+    """What this worker counted, in plain dicts and ints: the request path and the
+    background tasks bump them (no lock, no call into a metrics library), and the admin
+    app's collector (``admin/metrics.py``) reads them when Prometheus scrapes."""
+
+    # device -> segment -> variant (None: no rule) -> requests; bumped once per request in
+    # ``AdaptiveMiddleware._prepare``. Nested rather than keyed by a tuple: a third fewer
+    # instructions per request. Bounded: the keys come from the rules.
+    requests: dict[str, dict[str, dict[str | None, int]]] = field(default_factory=dict)
+    # (experiment, "exposure" | "conversion") -> records the store took
+    written: dict[tuple[str, str], int] = field(default_factory=dict)
+    flush_buckets: list[int] = field(default_factory=lambda: [0] * (len(FLUSH_BUCKETS) + 1))
+    flush_seconds: float = 0.0
+    flushes: int = 0
+    reloads: int = 0
+    reload_errors: int = 0
+    state_read_errors: int = 0
+    evaluator_runs: dict[str, int] = field(default_factory=dict)  # outcome -> runs
+    decisions: dict[tuple[str, bool], int] = field(default_factory=dict)  # (verdict, applied)
+
+    def first_request(self, device: str, segment: str, variant: str | None) -> None:
+        by_variant = self.requests.setdefault(device, {}).setdefault(segment, {})
+        by_variant[variant] = by_variant.get(variant, 0) + 1
+
+    def request_counts(self) -> list[tuple[str, str, str | None, int]]:
+        return [
+            (device, segment, variant, count)
+            for device, segments in list(self.requests.items())
+            for segment, variants in list(segments.items())
+            for variant, count in list(variants.items())
+        ]
+
+    def batch_written(self, batch: Sequence[Record], seconds: float) -> None:
+        """The recorder wrote ``batch`` in ``seconds`` (off the request path)."""
+        written = self.written
+        for record in batch:
+            key = (record.experiment, "exposure" if isinstance(record, Exposure) else "conversion")
+            written[key] = written.get(key, 0) + 1
+        self.flush_buckets[bisect_left(FLUSH_BUCKETS, seconds)] += 1
+        self.flush_seconds += seconds
+        self.flushes += 1
+
+    def evaluated(self, outcome: str, decisions: Sequence[tuple[str, bool]] = ()) -> None:
+        self.evaluator_runs[outcome] = self.evaluator_runs.get(outcome, 0) + 1
+        for key in decisions:
+            self.decisions[key] = self.decisions.get(key, 0) + 1
 
 
 class Runtime:
@@ -51,6 +110,7 @@ class Runtime:
         signer: CookieSigner,
         clock: Clock,
         settings: Settings,
+        secret: str | None = None,
     ) -> None:
         self.rules = CompiledRules(ruleset)
         self.rules_path = rules_path
@@ -58,6 +118,8 @@ class Runtime:
         self.states: dict[str, RolloutState] = {}
         self.store = store
         self.signer = signer
+        # The middleware's secret; the admin app derives its session-signing key from it.
+        self.secret = secret
         self.clock = clock
         self.settings = settings
         self.recorder = Recorder(
@@ -66,6 +128,8 @@ class Runtime:
             interval=settings.flush_interval,
             max_buffer=settings.max_buffer,
         )
+        self.counters = Counters()
+        self.recorder.on_batch = self.counters.batch_written
         self.evaluator = Evaluator(store, clock=clock)
 
     def serve(self, ruleset: RuleSet) -> None:

@@ -1,85 +1,289 @@
 """The admin endpoint under ``/_daypart``.
 
-Public: ``GET /health`` and the conversion beacon ``POST /convert``. Everything else needs
-the admin token (``DAYPART_ADMIN_TOKEN``), as ``Authorization: Bearer <token>`` or as the
-password of HTTP Basic (so a browser shows its own login prompt for the dashboard).
-Without a configured token the protected part is off.
+Public: ``GET /health``, the conversion beacon ``POST /convert`` and ``/login``.
+Everything else needs a credential (``auth.py``): a session from the login page, the
+admin token as ``Authorization: Bearer`` (scripts), or the token as HTTP Basic password
+(read only). Every state-changing route (the actions, the rules reload, logout) refuses
+cross-site requests, HTTP Basic, and session requests without the session's CSRF token.
+Without a token or named users the protected part is off.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from daypart.experiments.errors import ExperimentMisuse, InvalidTransition, StateConflict
-from daypart.experiments.report import build_report, build_reports
+from daypart.experiments.report import build_report, build_reports, stage_label
 from daypart.experiments.report_export import reports_csv
-from daypart.experiments.rollout import ACTIONS, Rollouts
+from daypart.experiments.rollout import ACTIONS, Action, Rollouts, apply_action
+from daypart.experiments.state import RolloutState
 from daypart.experiments.store.errors import StoreError
+from daypart.middleware.admin.auth import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    Authenticator,
+    Principal,
+    cross_site_refusal,
+    html,
+    read_form,
+)
 from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
+from daypart.middleware.admin.login import login_routes
+from daypart.middleware.admin.metrics import CONTENT_TYPE_LATEST, Metrics
 from daypart.middleware.admin.openapi import openapi_document
-from daypart.middleware.admin.pages import board_page, detail_page
+from daypart.middleware.admin.pages import (
+    ACTION_LABELS,
+    Viewer,
+    board_page,
+    confirm_page,
+    detail_page,
+    message_page,
+)
 from daypart.middleware.admin.tz_script import tz_script_endpoint
 from daypart.middleware.background import Background
 from daypart.middleware.runtime import Runtime
+from daypart.rules.model import Experiment
+
+logger = logging.getLogger("daypart")
 
 Handler = Callable[[Request], Awaitable[Response]]
+Reader = Callable[[Request, Principal], Awaitable[Response]]
+Actor = Callable[[Request, Principal, Mapping[str, str]], Awaitable[Response]]
+
+DONE = {
+    "advance": "advanced",
+    "rollback": "rolled back",
+    "pause": "paused",
+    "resume": "resumed",
+    "complete": "completed",
+}
+
+
+def allowed_actions(experiment: Experiment, state: RolloutState) -> list[Action]:
+    """The actions the rollout allows now, asked of the rollout itself."""
+    allowed = []
+    for action in ACTIONS:
+        try:
+            apply_action(experiment, state, action, state.since, experiment.control.name)
+        except (InvalidTransition, ExperimentMisuse):
+            continue
+        allowed.append(action)
+    return allowed
+
+
+def _stage(experiment: Experiment, stage: int) -> str:
+    """``stage 2 of 4 (5% of traffic)``, for a sentence."""
+    label = stage_label(experiment, RolloutState(stage=stage))
+    head, sep, tail = label.partition(": ")
+    return f"{head} ({tail})" if sep else label
+
+
+def describe(experiment: Experiment, state: RolloutState, action: Action) -> tuple[str, bool]:
+    """What ``action`` will do, in words, and whether it needs a winner."""
+    name = experiment.name
+    control = experiment.control.name
+    control = "the control arm" + ("" if control == "control" else f" ({control})")
+    last = state.stage + 1 >= len(experiment.rollout)
+    if action == "pause":
+        return (
+            f"Pause {name}: no new visitors enter; visitors already in keep their arm and "
+            "their conversions still count.",
+            False,
+        )
+    if action == "resume":
+        here = _stage(experiment, state.stage)
+        if state.status == "paused":
+            return (
+                f"Resume {name}: new visitors enter again at {here}; the counts so far are kept.",
+                False,
+            )
+        return (
+            f"Resume {name}: it runs again at {here}, keeping its counts; new visitors are "
+            "split between the arms again.",
+            False,
+        )
+    if action == "advance" and not last:
+        following = _stage(experiment, state.stage + 1)
+        return (
+            f"Advance {name} to {following}: more visitors enter; everyone already in keeps "
+            "their arm.",
+            False,
+        )
+    if action == "rollback":
+        return (
+            f"Roll back {name}: everyone sees {control} and nothing more is "
+            "counted. Resume would restart the current stage.",
+            False,
+        )
+    what = (
+        f"Advance {name} past its last stage, which completes it"
+        if action == "advance"
+        else f"Complete {name}"
+    )
+    return (
+        f"{what}: everyone the rule matches sees the winner you choose, and nothing more is "
+        "counted.",
+        True,
+    )
+
+
+def as_action(verb: str) -> Action | None:
+    for action in ACTIONS:
+        if action == verb:
+            return action
+    return None
 
 
 def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
     prefix = runtime.settings.admin_prefix
-    token = runtime.settings.admin_token
+    auth = Authenticator(runtime.settings, runtime.secret, runtime.clock)
+    metrics = Metrics(runtime)
     rollouts = Rollouts(runtime.store, runtime.clock)
+    if auth.token is not None and len(auth.token) < 16:
+        logger.warning(
+            "daypart: the admin token is shorter than 16 characters; anyone who guesses it "
+            "can change your experiments (see docs/operators.md)"
+        )
 
-    def authorised(request: Request) -> bool:
-        if not token:
-            return False
-        header = request.headers.get("authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() == "bearer":
-            given = credentials.strip()
-        elif scheme.lower() == "basic":
-            try:
-                given = base64.b64decode(credentials, validate=True).decode().partition(":")[2]
-            except (ValueError, UnicodeDecodeError):
-                return False
-        else:
-            return False
-        return token is not None and hmac.compare_digest(given.encode(), token.encode())
+    def viewer(principal: Principal) -> Viewer:
+        return Viewer(principal.actor, principal.csrf)
 
-    def protected(handler: Handler) -> Handler:
+    def refuse(as_page: bool, status: int, message: str, back: str = "") -> Response:
+        if as_page:
+            return html(message_page(prefix, "Refused", message, back=back), status)
+        return problem(status, message)
+
+    def off() -> Response:
+        return problem(
+            403, "the admin API is off: set DAYPART_ADMIN_TOKEN (or DAYPART_ADMIN_USERS)"
+        )
+
+    def unauthorised(request: Request, as_page: bool) -> Response:
+        if as_page and "text/html" in request.headers.get("accept", ""):
+            target = quote(request.url.path, safe="/")
+            return RedirectResponse(f"{prefix}/login?next={target}", status_code=303)
+        return JSONResponse(
+            {"error": f"log in at {prefix}/login, or send Authorization: Bearer <admin token>"},
+            status_code=401,
+            # Bearer, not Basic: a Basic challenge would pop up the browser's own prompt,
+            # whose credentials it then replays everywhere.
+            headers={"WWW-Authenticate": 'Bearer realm="daypart"'},
+        )
+
+    def reading(handler: Reader, *, as_page: bool = False) -> Handler:
         async def guarded(request: Request) -> Response:
-            if not token:
-                return problem(403, "the admin API is off: set DAYPART_ADMIN_TOKEN")
-            if not authorised(request):
-                return JSONResponse(
-                    {"error": "admin token required"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Basic realm="daypart", charset="UTF-8"'},
-                )
+            if not auth.enabled:
+                return off()
+            principal = auth.authenticate(request)
+            if principal is None:
+                return unauthorised(request, as_page)
             try:
-                return await handler(request)
+                response = await handler(request, principal)
             except StoreError as exc:
-                return problem(503, f"store unavailable: {exc}")
+                response = problem(503, f"store unavailable: {exc}")
+            response.headers.setdefault("Cache-Control", "no-store")
+            return response
 
         return guarded
 
-    def experiment_or_404(request: Request) -> Any:
+    def acting(handler: Actor, *, as_page: bool = False) -> Handler:
+        """A state-changing route: same origin only, never HTTP Basic, and a session must
+        show its CSRF token (a form field on pages, the X-CSRF-Token header on the API)."""
+
+        async def guarded(request: Request) -> Response:
+            if not auth.enabled:
+                return off()
+            principal = auth.authenticate(request)
+            session = principal is not None and principal.kind == "session"
+            refused = cross_site_refusal(request, auth.trusted, origin_required=session)
+            if refused:
+                return refuse(as_page, 403, refused)
+            if principal is None:
+                return unauthorised(request, as_page)
+            if not principal.may_act:
+                return refuse(
+                    as_page,
+                    403,
+                    f"HTTP Basic may read but not act: log in at {prefix}/login, or send the "
+                    "admin token as Authorization: Bearer",
+                )
+            actor_problem = auth.actor_problem(request) if principal.kind == "bearer" else None
+            if actor_problem:
+                return problem(400, actor_problem)
+            form: Mapping[str, str] = {}
+            if as_page:
+                parsed = await read_form(request)
+                if isinstance(parsed, str) and principal.kind != "session":
+                    return refuse(as_page, 400, parsed)
+                form = parsed if isinstance(parsed, dict) else {}  # a session: no CSRF token
+                given = form.get(CSRF_FIELD)
+            else:
+                given = request.headers.get(CSRF_HEADER)
+            if not auth.csrf_ok(principal, given):
+                return refuse(
+                    as_page,
+                    403,
+                    "the CSRF token of your session is missing or wrong: reload the page and "
+                    "try again (scripts: use the bearer token)",
+                )
+            try:
+                response = await handler(request, principal, form)
+            except StoreError as exc:
+                response = refuse(as_page, 503, f"store unavailable: {exc}")
+            response.headers.setdefault("Cache-Control", "no-store")
+            return response
+
+        return guarded
+
+    def experiment_or_404(request: Request, as_page: bool = False) -> Experiment | Response:
         name = request.path_params["name"]
         experiments = runtime.rules.ruleset.experiments
         experiment = experiments.get(name)
         if experiment is None:
             known = ", ".join(sorted(experiments)) or "none"
-            return problem(404, f"unknown experiment {name!r}; experiments: {known}")
+            message = f"unknown experiment {name!r}; experiments: {known}"
+            if as_page:
+                return html(message_page(prefix, "Not found", message), 404)
+            return problem(404, message)
         return experiment
+
+    async def current_state(experiment: Experiment) -> RolloutState:
+        return await rollouts.state(experiment.name)
+
+    async def perform(
+        experiment: Experiment, verb: Action, actor: str, reason: str, winner: str | None
+    ) -> RolloutState | tuple[int, str]:
+        """Act, as ``actor``; the new state, or (status, message) when the rollout says no."""
+        if verb == "complete" or (verb == "advance" and winner is None):
+            report = await build_report(
+                runtime.store, experiment, runtime.rules.ruleset, runtime.clock()
+            )
+            winner = winner or report.best_arm
+        try:
+            state = await rollouts.act(
+                experiment,
+                verb,
+                actor=actor,
+                reason=reason[:500],
+                winner=winner,
+            )
+        except ExperimentMisuse as exc:
+            return 422, str(exc)
+        except (InvalidTransition, StateConflict) as exc:
+            return 409, str(exc)
+        await background.refresh_states()
+        return state
+
+    # -- public ---------------------------------------------------------------------------
 
     async def health(request: Request) -> Response:
         store_ok, store_error = True, None
@@ -103,64 +307,27 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
     async def convert(request: Request) -> Response:
         return await convert_endpoint(request, runtime)
 
-    async def experiments(request: Request) -> Response:
+    # -- read -----------------------------------------------------------------------------
+
+    async def experiments(request: Request, principal: Principal) -> Response:
         reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
         return JSONResponse([r.to_dict() for r in reports])
 
-    async def experiment(request: Request) -> Response:
+    async def experiment(request: Request, principal: Principal) -> Response:
         found = experiment_or_404(request)
         if isinstance(found, Response):
             return found
         report = await build_report(runtime.store, found, runtime.rules.ruleset, runtime.clock())
         return JSONResponse(report.to_dict())
 
-    async def audit(request: Request) -> Response:
+    async def audit(request: Request, principal: Principal) -> Response:
         found = experiment_or_404(request)
         if isinstance(found, Response):
             return found
         entries = await runtime.store.audit(found.name, 200)
         return JSONResponse([{"id": entry_id, **entry} for entry_id, entry in entries])
 
-    async def action(request: Request) -> Response:
-        found = experiment_or_404(request)
-        if isinstance(found, Response):
-            return found
-        verb = request.path_params["action"]
-        if verb not in ACTIONS:
-            return problem(404, f"unknown action {verb!r}; expected one of {', '.join(ACTIONS)}")
-        body = await read_bounded(request, MAX_BODY)
-        if body is None:
-            return problem(413, f"body larger than {MAX_BODY} bytes")
-        try:
-            data = json.loads(body) if body.strip() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return problem(400, f"body is not valid JSON: {exc}")
-        if not isinstance(data, dict) or not set(data) <= {"winner", "reason"}:
-            return problem(
-                400, 'body must be {"winner": "<arm>", "reason": "<text>"}, both optional'
-            )
-        winner = data.get("winner")
-        if verb == "complete" or (verb == "advance" and winner is None):
-            report = await build_report(
-                runtime.store, found, runtime.rules.ruleset, runtime.clock()
-            )
-            winner = winner or report.best_arm
-        try:
-            state = await rollouts.act(
-                found,
-                verb,
-                actor="admin",
-                reason=str(data.get("reason") or f"{verb} from the admin endpoint")[:500],
-                winner=None if winner is None else str(winner),
-            )
-        except ExperimentMisuse as exc:
-            return problem(422, str(exc))
-        except (InvalidTransition, StateConflict) as exc:
-            return problem(409, str(exc))
-        await background.refresh_states()
-        return JSONResponse(state.to_dict())
-
-    async def rules(request: Request) -> Response:
+    async def rules(request: Request, principal: Principal) -> Response:
         ruleset = runtime.rules.ruleset
         return JSONResponse(
             {
@@ -172,14 +339,7 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             }
         )
 
-    async def reload(request: Request) -> Response:
-        if runtime.rules_path is None:
-            return problem(409, "the rules were given as an object, not a file")
-        background.force_reload()
-        changed = await background.reload()
-        return JSONResponse({"reloaded": changed, "error": runtime.rules_error})
-
-    async def csv_export(request: Request) -> Response:
+    async def csv_export(request: Request, principal: Principal) -> Response:
         reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
         return PlainTextResponse(
             reports_csv([r.to_dict() for r in reports]),
@@ -187,38 +347,159 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             headers={"Content-Disposition": 'attachment; filename="daypart.csv"'},
         )
 
-    async def openapi(request: Request) -> Response:
+    async def openapi(request: Request, principal: Principal) -> Response:
         return JSONResponse(openapi_document(prefix))
 
-    async def board(request: Request) -> Response:
-        reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
-        return HTMLResponse(board_page(prefix, [r.to_dict() for r in reports], runtime))
+    async def metrics_endpoint(request: Request, principal: Principal) -> Response:
+        return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    async def detail(request: Request) -> Response:
-        found = experiment_or_404(request)
+    async def board(request: Request, principal: Principal) -> Response:
+        reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
+        content = board_page(prefix, [r.to_dict() for r in reports], runtime, viewer(principal))
+        return html(content)
+
+    async def detail(request: Request, principal: Principal) -> Response:
+        found = experiment_or_404(request, as_page=True)
         if isinstance(found, Response):
             return found
         report = await build_report(runtime.store, found, runtime.rules.ruleset, runtime.clock())
         entries = await runtime.store.audit(found.name, 50)
-        return HTMLResponse(detail_page(prefix, report.to_dict(), entries))
+        done = DONE.get(request.query_params.get("done", ""))
+        content = detail_page(
+            prefix,
+            report.to_dict(),
+            entries,
+            viewer=viewer(principal),
+            allowed=allowed_actions(found, report.state),
+            notice=f"{found.name} {done}." if done else None,
+            now=runtime.clock(),
+        )
+        return html(content)
+
+    async def confirm(request: Request, principal: Principal) -> Response:
+        found = experiment_or_404(request, as_page=True)
+        if isinstance(found, Response):
+            return found
+        verb = as_action(request.path_params["action"])
+        back = f"{prefix}/experiments/{found.name}"
+        if verb is None:
+            message = f"unknown action; expected one of {', '.join(ACTIONS)}"
+            return html(message_page(prefix, "Not found", message, viewer(principal), back), 404)
+        if principal.csrf is None:
+            message = (
+                "HTTP Basic and the bearer token may read but not act from the pages: "
+                f"log in at {prefix}/login"
+            )
+            return html(
+                message_page(prefix, "Log in to act", message, viewer(principal), back), 403
+            )
+        state = await current_state(found)
+        if verb not in allowed_actions(found, state):
+            label = ACTION_LABELS[verb].lower()
+            message = (
+                f"{found.name} is {state.status.replace('_', ' ')}: {label} is not possible now"
+            )
+            return html(message_page(prefix, "Not now", message, viewer(principal), back), 409)
+        sentence, needs_winner = describe(found, state, verb)
+        winner = None
+        if needs_winner:
+            report = await build_report(
+                runtime.store, found, runtime.rules.ruleset, runtime.clock()
+            )
+            winner = report.best_arm
+        arms = [arm.name for arm in found.arms] if needs_winner else []
+        content = confirm_page(
+            prefix, found.name, verb, sentence, viewer(principal), arms=arms, winner=winner
+        )
+        return html(content)
+
+    # -- act ------------------------------------------------------------------------------
+
+    async def action(request: Request, principal: Principal, form: Mapping[str, str]) -> Response:
+        found = experiment_or_404(request)
+        if isinstance(found, Response):
+            return found
+        verb = as_action(request.path_params["action"])
+        if verb is None:
+            given = request.path_params["action"]
+            return problem(404, f"unknown action {given!r}; expected one of {', '.join(ACTIONS)}")
+        body = await read_bounded(request, MAX_BODY)
+        if body is None:
+            return problem(413, f"body larger than {MAX_BODY} bytes")
+        try:
+            data: Any = json.loads(body) if body.strip() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return problem(400, f"body is not valid JSON: {exc}")
+        if not isinstance(data, dict) or not set(data) <= {"winner", "reason"}:
+            return problem(
+                400, 'body must be {"winner": "<arm>", "reason": "<text>"}, both optional'
+            )
+        winner = data.get("winner")
+        result = await perform(
+            found,
+            verb,
+            principal.actor,
+            str(data.get("reason") or f"{verb} from the admin API"),
+            None if winner is None else str(winner),
+        )
+        if isinstance(result, tuple):
+            return problem(*result)
+        return JSONResponse(result.to_dict())
+
+    async def page_action(
+        request: Request, principal: Principal, form: Mapping[str, str]
+    ) -> Response:
+        found = experiment_or_404(request, as_page=True)
+        if isinstance(found, Response):
+            return found
+        verb = as_action(request.path_params["action"])
+        back = f"{prefix}/experiments/{found.name}"
+        if verb is None:
+            message = f"unknown action; expected one of {', '.join(ACTIONS)}"
+            return html(message_page(prefix, "Not found", message, viewer(principal), back), 404)
+        reason = form.get("reason", "").strip() or f"{verb} from the admin pages"
+        result = await perform(found, verb, principal.actor, reason, form.get("winner") or None)
+        if isinstance(result, tuple):
+            status, message = result
+            return html(message_page(prefix, "Not done", message, viewer(principal), back), status)
+        return RedirectResponse(f"{back}?done={verb}", status_code=303)
+
+    async def reload(request: Request, principal: Principal, form: Mapping[str, str]) -> Response:
+        if runtime.rules_path is None:
+            return problem(409, "the rules were given as an object, not a file")
+        background.force_reload()
+        changed = await background.reload()
+        return JSONResponse({"reloaded": changed, "error": runtime.rules_error})
 
     return Starlette(
         routes=[
             Route(f"{prefix}/health", health),
             Route(f"{prefix}/tz.js", tz_script_endpoint(runtime)),
             Route(f"{prefix}/convert", convert, methods=["POST"]),
-            Route(f"{prefix}/", protected(board)),
-            Route(f"{prefix}", protected(board)),
-            Route(f"{prefix}/experiments/{{name}}", protected(detail)),
-            Route(f"{prefix}/export.csv", protected(csv_export)),
-            Route(f"{prefix}/api/openapi.json", protected(openapi)),
-            Route(f"{prefix}/api/experiments", protected(experiments)),
-            Route(f"{prefix}/api/experiments/{{name}}", protected(experiment)),
-            Route(f"{prefix}/api/experiments/{{name}}/audit", protected(audit)),
+            *login_routes(prefix, auth),
+            Route(f"{prefix}/", reading(board, as_page=True)),
+            Route(f"{prefix}", reading(board, as_page=True)),
+            Route(f"{prefix}/experiments/{{name}}", reading(detail, as_page=True)),
             Route(
-                f"{prefix}/api/experiments/{{name}}/{{action}}", protected(action), methods=["POST"]
+                f"{prefix}/experiments/{{name}}/{{action}}",
+                reading(confirm, as_page=True),
+                methods=["GET"],
             ),
-            Route(f"{prefix}/api/rules", protected(rules)),
-            Route(f"{prefix}/api/rules/reload", protected(reload), methods=["POST"]),
+            Route(
+                f"{prefix}/experiments/{{name}}/{{action}}",
+                acting(page_action, as_page=True),
+                methods=["POST"],
+            ),
+            Route(f"{prefix}/export.csv", reading(csv_export, as_page=True)),
+            Route(f"{prefix}/metrics", reading(metrics_endpoint)),
+            Route(f"{prefix}/api/openapi.json", reading(openapi)),
+            Route(f"{prefix}/api/experiments", reading(experiments)),
+            Route(f"{prefix}/api/experiments/{{name}}", reading(experiment)),
+            Route(f"{prefix}/api/experiments/{{name}}/audit", reading(audit)),
+            Route(
+                f"{prefix}/api/experiments/{{name}}/{{action}}", acting(action), methods=["POST"]
+            ),
+            Route(f"{prefix}/api/rules", reading(rules)),
+            Route(f"{prefix}/api/rules/reload", acting(reload), methods=["POST"]),
         ]
     )

@@ -1,36 +1,290 @@
-"""The OpenAPI 3.1 description of the admin JSON API."""
+"""The OpenAPI 3.1 description of the admin endpoint: every route, JSON and HTML, with the
+schemas of the JSON answers. ``tests/middleware/test_openapi.py`` validates real answers
+of every JSON route against these schemas, so the document cannot drift from the code."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from daypart.experiments.rollout import ACTIONS
+from daypart.experiments.state import STATUSES
+from daypart.middleware.admin.auth import ACTOR_HEADER, CSRF_HEADER, SESSION_COOKIE
+
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+STRING_OR_NULL = {"type": ["string", "null"]}
+INTERVAL = {"type": "array", "items": NUMBER_OR_NULL, "minItems": 2, "maxItems": 2}
 
 
-def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(
+    properties: dict[str, Any], *, closed: bool = True, optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {
-        "description": description,
-        "content": {"application/json": {"schema": schema or {"type": "object"}}},
+        "type": "object",
+        "required": [name for name in properties if name not in optional],
+        "properties": properties,
+        "additionalProperties": not closed,
     }
 
 
+SCHEMAS: dict[str, Any] = {
+    "Error": _object({"error": {"type": "string"}}),
+    "Health": _object(
+        {
+            "status": {"enum": ["ok", "degraded"]},
+            "store": _object({"ok": {"type": "boolean"}, "error": STRING_OR_NULL}),
+            "rules": _object({"source": {"type": "string"}, "error": STRING_OR_NULL}),
+            "recorder": _object(
+                {
+                    "written": {"type": "integer", "minimum": 0},
+                    "duplicates": {"type": "integer", "minimum": 0},
+                    "dropped": {"type": "integer", "minimum": 0},
+                    "batches": {"type": "integer", "minimum": 0},
+                    "failures": {"type": "integer", "minimum": 0},
+                    "last_error": STRING_OR_NULL,
+                    "pending": {"type": "integer", "minimum": 0},
+                }
+            ),
+        }
+    ),
+    "Counted": _object({"counted": {"type": "integer", "minimum": 0}}),
+    "RolloutState": _object(
+        {
+            "stage": {"type": "integer", "minimum": 0},
+            "status": {"enum": list(STATUSES)},
+            "winner": STRING_OR_NULL,
+            "since": {"type": "number"},
+            "version": {"type": "integer", "minimum": 0},
+            "checked": {"type": "integer", "minimum": 0},
+        }
+    ),
+    "Arm": _object(
+        {
+            "name": {"type": "string"},
+            "variant": {"type": "string"},
+            "weight": {"type": "number"},
+            "visitors": {"type": "integer", "minimum": 0},
+            "conversions": {"type": "integer", "minimum": 0},
+            "rate": NUMBER_OR_NULL,
+            "rate_interval": INTERVAL,
+            "prob_beat_control": NUMBER_OR_NULL,
+            "prob_best": NUMBER_OR_NULL,
+            "expected_loss": NUMBER_OR_NULL,
+            "uplift_interval": INTERVAL,
+            "reason": STRING_OR_NULL,
+        },
+        closed=False,  # revenue fields when the goal carries values
+    ),
+    "Segment": _object(
+        {
+            "device": {"type": "string"},
+            "daypart": {"type": "string"},
+            "visitors": {"type": "integer", "minimum": 0},
+            "arms": {"type": "array", "items": _ref("Arm")},
+        }
+    ),
+    "Report": _object(
+        {
+            "experiment": {"type": "string"},
+            "goal": {"type": "string"},
+            "state": _ref("RolloutState"),
+            "stage_label": {"type": "string"},
+            "visitors": {"type": "integer", "minimum": 0},
+            "best_arm": STRING_OR_NULL,
+            "best_prob_beat_control": NUMBER_OR_NULL,
+            "light": {"enum": ["green", "amber", "red", "grey"]},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "srm": _object(
+                {
+                    "p_value": NUMBER_OR_NULL,
+                    "statistic": NUMBER_OR_NULL,
+                    "flagged": {"type": "boolean"},
+                    "observed": {"type": "array", "items": {"type": "number"}},
+                    "expected": {"type": "array", "items": {"type": "number"}},
+                    "threshold": {"type": "number"},
+                    "reason": STRING_OR_NULL,
+                }
+            ),
+            "gate": _object(
+                {
+                    "verdict": {"enum": ["advance", "rollback", "hold"]},
+                    "reason": {"type": "string"},
+                    "best_arm": STRING_OR_NULL,
+                    "numbers": {"type": "object"},
+                    "evidence": {
+                        "oneOf": [
+                            {"type": "null"},
+                            _object({"verdict": {"type": "string"}, "reason": {"type": "string"}}),
+                        ]
+                    },
+                }
+            ),
+            "revenue": {"type": "boolean"},
+            "arms": {"type": "array", "items": _ref("Arm")},
+            "segments": {"type": "array", "items": _ref("Segment")},
+        }
+    ),
+    "AuditEntry": _object(
+        {
+            "id": {"type": "string"},
+            "time": {"type": "string", "description": "epoch seconds"},
+            "actor": {
+                "type": "string",
+                "description": "a logged-in name, api, api:<name>, evaluator or daypart",
+            },
+            "action": {"type": "string"},
+            "reason": {"type": "string"},
+            "from": {"type": "string", "description": "the state before, as JSON"},
+            "to": {"type": "string", "description": "the state after, as JSON"},
+            "numbers": {"type": "string", "description": "the numbers it rested on, as JSON"},
+        },
+        closed=False,
+    ),
+    "Rules": _object(
+        {
+            "source": {"type": "string"},
+            "error": STRING_OR_NULL,
+            "rules": {"type": "array", "items": {"type": "string"}},
+            "experiments": {"type": "array", "items": {"type": "string"}},
+            "goals": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "Reloaded": _object({"reloaded": {"type": "boolean"}, "error": STRING_OR_NULL}),
+    "ActionBody": _object(
+        {"winner": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}},
+        optional=("winner", "reason"),
+    ),
+    "LoginForm": _object(
+        {
+            "name": {"type": "string", "maxLength": 64},
+            "password": {"type": "string"},
+            "next": {"type": "string"},
+        },
+        optional=("next",),
+    ),
+    "ActionForm": _object(
+        {
+            "csrf": {"type": "string"},
+            "reason": {"type": "string", "maxLength": 500},
+            "winner": {"type": "string"},
+        },
+        optional=("reason", "winner"),
+    ),
+    "LogoutForm": _object({"csrf": {"type": "string"}}),
+}
+
+
+def _json(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _json_list(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"type": "array", "items": _ref(schema)}}},
+    }
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _redirect(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"Location": {"schema": {"type": "string"}}},
+    }
+
+
+def _form(schema: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/x-www-form-urlencoded": {"schema": _ref(schema)}},
+    }
+
+
+ERROR_RESPONSES = {
+    "401": {"$ref": "#/components/responses/Unauthorised"},
+    "403": {"$ref": "#/components/responses/Refused"},
+    "503": {"$ref": "#/components/responses/StoreUnavailable"},
+}
+PAGE_ERRORS = {
+    "303": _redirect("not logged in (a browser asking for HTML): to the login page"),
+    "401": {"$ref": "#/components/responses/Unauthorised"},
+    "403": {"$ref": "#/components/responses/Refused"},
+}
+# Read: a session, the bearer token, or HTTP Basic with the token as password.
+READ: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}, {"basic": []}]
+# Act: the bearer token, or a session with its CSRF token. Never HTTP Basic.
+ACT: list[dict[str, list[str]]] = [{"bearer": []}, {"session": [], "csrf": []}]
+ACT_FORM: list[dict[str, list[str]]] = [{"session": []}]  # the CSRF token is a form field
+
+
 def openapi_document(prefix: str) -> dict[str, Any]:
-    error = {"type": "object", "properties": {"error": {"type": "string"}}}
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    secured: list[dict[str, list[str]]] = [{"bearer": []}, {"basic": []}]
+    action = {
+        "name": "action",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": list(ACTIONS)},
+    }
+    actor = {
+        "name": ACTOR_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "with the bearer token: the audit log's actor becomes api:<this name>",
+        "schema": {"type": "string", "maxLength": 64},
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "daypart admin API", "version": "1"},
+        "info": {
+            "title": "daypart admin API",
+            "version": "2",
+            "description": (
+                "State-changing routes refuse cross-site requests (Origin, Sec-Fetch-Site), "
+                "HTTP Basic, and session requests without the session's CSRF token."
+            ),
+        },
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the admin token"},
+                "basic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "the admin token as password; read only",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": SESSION_COOKIE,
+                    "description": f"set by POST {prefix}/login",
+                },
+                "csrf": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": CSRF_HEADER,
+                    "description": "the session's CSRF token (the csrf field of the pages' forms)",
+                },
             },
-            "schemas": {"Error": error},
+            "schemas": SCHEMAS,
+            "responses": {
+                "Unauthorised": _json("no valid credential", "Error"),
+                "Refused": _json(
+                    "the admin API is off, or a cross-site, Basic or CSRF-less request to act",
+                    "Error",
+                ),
+                "StoreUnavailable": _json("the store did not answer", "Error"),
+            },
         },
         "paths": {
             f"{prefix}/health": {
-                "get": {"summary": "Health (public)", "responses": {"200": _json("health")}}
+                "get": {
+                    "summary": "Health of store, rules and recorder (public)",
+                    "responses": {"200": _json("health; read status", "Health")},
+                }
             },
             f"{prefix}/convert": {
                 "post": {
@@ -51,90 +305,195 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         }
                     },
                     "responses": {
-                        "202": _json("accepted", {"type": "object"}),
-                        "400": _json("bad body", error),
-                        "413": _json("body too large", error),
-                        "415": _json("wrong content type", error),
-                        "422": _json("unknown or non-beacon goal", error),
+                        "202": _json("accepted", "Counted"),
+                        "400": _json("bad body", "Error"),
+                        "413": _json("body too large", "Error"),
+                        "415": _json("wrong content type", "Error"),
+                        "422": _json("unknown or non-beacon goal", "Error"),
+                    },
+                }
+            },
+            f"{prefix}/login": {
+                "get": {
+                    "summary": "The login form (public)",
+                    "parameters": [
+                        {"name": "next", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": _html("the form"), "403": _html("admin pages off")},
+                },
+                "post": {
+                    "summary": "Log in: a name and the admin token, or a named user's password",
+                    "requestBody": _form("LoginForm"),
+                    "responses": {
+                        "303": _redirect("logged in: the session cookie is set"),
+                        "400": _html("a bad name or form"),
+                        "401": _html("name and password or token do not match"),
+                        "403": _html("cross-site, or admin pages off"),
+                        "429": _html("too many failed logins from this client"),
+                    },
+                },
+            },
+            f"{prefix}/logout": {
+                "post": {
+                    "summary": "Log out (clears the session cookie)",
+                    "security": ACT_FORM,
+                    "requestBody": _form("LogoutForm"),
+                    "responses": {
+                        "303": _redirect("to the login page"),
+                        "403": _html("cross-site, or the CSRF token is missing"),
+                    },
+                }
+            },
+            f"{prefix}/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics of this worker and the store's totals",
+                    "security": READ,
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format 0.0.4",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **ERROR_RESPONSES,
+                    },
+                }
+            },
+            f"{prefix}/": {
+                "get": {
+                    "summary": "The board: one traffic light per experiment",
+                    "security": READ,
+                    "responses": {"200": _html("the board"), **PAGE_ERRORS},
+                }
+            },
+            f"{prefix}/experiments/{{name}}": {
+                "get": {
+                    "summary": "An experiment's page: arms, segments, actions, history",
+                    "security": READ,
+                    "parameters": [name],
+                    "responses": {
+                        "200": _html("the page"),
+                        "404": _html("unknown experiment"),
+                        **PAGE_ERRORS,
+                    },
+                }
+            },
+            f"{prefix}/experiments/{{name}}/{{action}}": {
+                "get": {
+                    "summary": "The confirmation step of an action, in words",
+                    "security": READ,
+                    "parameters": [name, action],
+                    "responses": {
+                        "200": _html("what will happen, and the form"),
+                        "404": _html("unknown experiment or action"),
+                        "409": _html("not possible in the current state"),
+                        **PAGE_ERRORS,
+                    },
+                },
+                "post": {
+                    "summary": "Act from the pages (a form with the session's CSRF token)",
+                    "security": ACT_FORM,
+                    "parameters": [name, action],
+                    "requestBody": _form("ActionForm"),
+                    "responses": {
+                        "303": _redirect("done: back to the experiment's page"),
+                        "400": _html("a bad form"),
+                        "403": _html("cross-site, HTTP Basic, or no CSRF token"),
+                        "404": _html("unknown experiment or action"),
+                        "409": _html("not possible now"),
+                        "422": _html("completing needs a valid winner"),
+                    },
+                },
+            },
+            f"{prefix}/export.csv": {
+                "get": {
+                    "summary": "Every arm and segment as CSV",
+                    "security": READ,
+                    "responses": {
+                        "200": {"description": "CSV", "content": {"text/csv": {}}},
+                        **PAGE_ERRORS,
+                    },
+                }
+            },
+            f"{prefix}/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": READ,
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **ERROR_RESPONSES,
                     },
                 }
             },
             f"{prefix}/api/experiments": {
                 "get": {
                     "summary": "Reports of every experiment",
-                    "security": secured,
-                    "responses": {"200": _json("reports", {"type": "array"})},
+                    "security": READ,
+                    "responses": {"200": _json_list("reports", "Report"), **ERROR_RESPONSES},
                 }
             },
             f"{prefix}/api/experiments/{{name}}": {
                 "get": {
                     "summary": "Report of one experiment: arms, segments, SRM, state",
-                    "security": secured,
+                    "security": READ,
                     "parameters": [name],
-                    "responses": {"200": _json("report"), "404": _json("unknown", error)},
+                    "responses": {
+                        "200": _json("report", "Report"),
+                        "404": _json("unknown experiment", "Error"),
+                        **ERROR_RESPONSES,
+                    },
                 }
             },
             f"{prefix}/api/experiments/{{name}}/audit": {
                 "get": {
-                    "summary": "Rollout history (audit log)",
-                    "security": secured,
+                    "summary": "Rollout history (audit log), oldest first",
+                    "security": READ,
                     "parameters": [name],
-                    "responses": {"200": _json("entries", {"type": "array"})},
+                    "responses": {
+                        "200": _json_list("entries", "AuditEntry"),
+                        "404": _json("unknown experiment", "Error"),
+                        **ERROR_RESPONSES,
+                    },
                 }
             },
             f"{prefix}/api/experiments/{{name}}/{{action}}": {
                 "post": {
                     "summary": "Change the rollout: " + ", ".join(ACTIONS),
-                    "security": secured,
-                    "parameters": [
-                        name,
-                        {
-                            "name": "action",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "enum": list(ACTIONS)},
-                        },
-                    ],
+                    "security": ACT,
+                    "parameters": [name, action, actor],
                     "requestBody": {
                         "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "winner": {"type": "string"},
-                                        "reason": {"type": "string"},
-                                    },
-                                    "additionalProperties": False,
-                                }
-                            }
-                        },
+                        "content": {"application/json": {"schema": _ref("ActionBody")}},
                     },
                     "responses": {
-                        "200": _json("new state"),
-                        "409": _json("not allowed now", error),
+                        "200": _json("the new state", "RolloutState"),
+                        "400": _json("bad body or X-Daypart-Actor", "Error"),
+                        "404": _json("unknown experiment or action", "Error"),
+                        "409": _json("not allowed now, or a concurrent change", "Error"),
+                        "413": _json("body too large", "Error"),
+                        "422": _json("completing needs a valid winner", "Error"),
+                        **ERROR_RESPONSES,
                     },
                 }
             },
             f"{prefix}/api/rules": {
                 "get": {
                     "summary": "Loaded rules and the last reload error",
-                    "security": secured,
-                    "responses": {"200": _json("rules")},
+                    "security": READ,
+                    "responses": {"200": _json("rules", "Rules"), **ERROR_RESPONSES},
                 }
             },
             f"{prefix}/api/rules/reload": {
                 "post": {
                     "summary": "Reload the rule file now",
-                    "security": secured,
-                    "responses": {"200": _json("result")},
-                }
-            },
-            f"{prefix}/export.csv": {
-                "get": {
-                    "summary": "Every arm and segment as CSV",
-                    "security": secured,
-                    "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}},
+                    "security": ACT,
+                    "parameters": [actor],
+                    "responses": {
+                        "200": _json("result", "Reloaded"),
+                        "409": _json("the rules were not given as a file", "Error"),
+                        **ERROR_RESPONSES,
+                    },
                 }
             },
         },

@@ -1,13 +1,16 @@
-"""Server-rendered admin pages: a board (one traffic light per experiment) and a detail
-page per experiment. Plain HTML and inline SVG: no JavaScript build, no CDN."""
+"""Server-rendered admin pages: a board (one traffic light per experiment), a detail page
+per experiment with its actions, and the confirmation step of each action. Plain HTML and
+inline SVG: no JavaScript at all, no CDN; forms post with the session's CSRF token."""
 
 from __future__ import annotations
 
 import html
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from scipy import stats as scipy_stats
 
@@ -16,13 +19,30 @@ from daypart.middleware.runtime import Runtime
 LIGHT_COLOURS = {"green": "#2a9d8f", "amber": "#e9c46a", "red": "#e76f51", "grey": "#999"}
 
 STYLE = """<style>
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem}
+body{font-family:system-ui,sans-serif;margin:1rem auto;padding:0 1rem;max-width:72rem;
+color:#222;line-height:1.4}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;display:block;overflow-x:auto}
 td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .light{display:inline-block;width:.9rem;height:.9rem;border-radius:50%;vertical-align:middle}
 .reason{color:#a33}
-code{background:#f3f3f3;padding:0 .2rem}
+code{background:#f3f3f3;padding:0 .2rem;overflow-wrap:anywhere}
+svg{max-width:100%;height:auto}
+.bar{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center;
+border-bottom:1px solid #ddd;padding-bottom:.5rem}
+.bar form{display:inline}
+.button,button{display:inline-block;font:inherit;padding:.5rem 1rem;margin:0 .4rem .4rem 0;
+border:1px solid #264653;border-radius:.3rem;background:#fff;color:#264653;
+text-decoration:none;cursor:pointer}
+.primary{background:#264653;color:#fff}
+.link{border:0;padding:0;margin:0;color:#0645ad;text-decoration:underline;background:none}
+.notice{background:#eef7f5;border-left:.3rem solid #2a9d8f;padding:.5rem 1rem}
+.error{background:#fbeeea;border-left:.3rem solid #e76f51;padding:.5rem 1rem}
+label{display:block;margin:.8rem 0 .2rem;font-weight:600}
+input,select{font:inherit;padding:.5rem;width:100%;max-width:24rem;box-sizing:border-box}
+.who{color:#555}
+.history td,.history th{text-align:left;vertical-align:top}
+.when{white-space:nowrap}
 </style>"""
 
 
@@ -43,14 +63,46 @@ def _light(report: Mapping[str, Any]) -> str:
     return f'<span class="light" style="background:{colour}"></span>'
 
 
-def _page(title: str, body: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking at a page: their name, and the CSRF token of their session (None
+    when they read with HTTP Basic or the bearer token, which may not act from a page)."""
+
+    name: str
+    csrf: str | None = None
+
+
+def csrf_field(viewer: Viewer | None) -> str:
+    token = viewer.csrf if viewer is not None else None
+    return f"<input type='hidden' name='csrf' value='{_e(token)}'>" if token else ""
+
+
+def page(title: str, body: str, prefix: str = "", viewer: Viewer | None = None) -> str:
+    bar = ""
+    if viewer is not None:
+        logout = (
+            f"<form method='post' action='{prefix}/logout'>{csrf_field(viewer)}"
+            "<button class='link'>Log out</button></form>"
+            if viewer.csrf
+            else f"<a href='{prefix}/login'>Log in to act</a>"
+        )
+        bar = (
+            f"<div class='bar'><a href='{prefix}/'>daypart</a><span class='who'>"
+            f"{_e(viewer.name)} · {logout}</span></div>"
+        )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)} · daypart"
-        f"</title>{STYLE}</head><body>{body}</body></html>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_e(title)} · daypart</title>{STYLE}</head><body>{bar}{body}</body></html>"
     )
 
 
-def board_page(prefix: str, reports: Sequence[Mapping[str, Any]], runtime: Runtime) -> str:
+def board_page(
+    prefix: str,
+    reports: Sequence[Mapping[str, Any]],
+    runtime: Runtime,
+    viewer: Viewer | None = None,
+) -> str:
     rows = []
     for report in reports:
         name = str(report["experiment"])
@@ -75,7 +127,7 @@ def board_page(prefix: str, reports: Sequence[Mapping[str, Any]], runtime: Runti
         + "".join(rows)
         + "</table>"
     )
-    return _page("board", body)
+    return page("board", body, prefix, viewer)
 
 
 def _arm_table(arms: Sequence[Mapping[str, Any]]) -> str:
@@ -135,11 +187,62 @@ def posterior_svg(arms: Sequence[Mapping[str, Any]], width: int = 520, height: i
         f"<text x='0' y='{height - 2}' font-size='11'>{x0 * 100:.2f}%</text>"
         f"<text x='{width - 50}' y='{height - 2}' font-size='11'>{x1 * 100:.2f}%</text>"
     )
-    return f"<svg width='{width}' height='{height}'>{''.join(paths)}{axis}</svg>"
+    return (
+        f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}'>"
+        f"{''.join(paths)}{axis}</svg>"
+    )
+
+
+def _when(epoch: float, now: float) -> str:
+    """``2026-11-24 20:00 UTC`` and, below it, how long ago: for people, as HTML."""
+    stamp = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    seconds = now - epoch
+    ago = ""
+    if seconds >= 0:
+        ago = "just now"
+        for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+            if seconds >= size:
+                ago = f"{int(seconds // size)} {unit} ago"
+                break
+    return f"{stamp}<br><small>{ago}</small>" if ago else stamp
+
+
+ACTION_LABELS = {
+    "pause": "Pause",
+    "resume": "Resume",
+    "advance": "Advance",
+    "complete": "Complete",
+    "rollback": "Roll back",
+}
+
+
+def _actions(prefix: str, name: str, allowed: Sequence[str], viewer: Viewer | None) -> str:
+    if not allowed:
+        return ""
+    if viewer is None or viewer.csrf is None:
+        return (
+            f"<h2>Actions</h2><p>{', '.join(ACTION_LABELS[a] for a in allowed)}: "
+            f"<a href='{prefix}/login?next={quote(f'{prefix}/experiments/{name}')}'>log in</a>"
+            " to act (HTTP Basic may read, not act).</p>"
+        )
+    buttons = "".join(
+        f"<a class='button' href='{prefix}/experiments/{_e(name)}/{action}'>"
+        f"{ACTION_LABELS[action]}…</a>"
+        for action in ACTION_LABELS  # the gentle ones first, rolling back last
+        if action in allowed
+    )
+    return f"<h2>Actions</h2><p>{buttons}</p>"
 
 
 def detail_page(
-    prefix: str, report: Mapping[str, Any], audit: Sequence[tuple[str, Mapping[str, str]]]
+    prefix: str,
+    report: Mapping[str, Any],
+    audit: Sequence[tuple[str, Mapping[str, str]]],
+    *,
+    viewer: Viewer | None = None,
+    allowed: Sequence[str] = (),
+    notice: str | None = None,
+    now: float | None = None,
 ) -> str:
     name = str(report["experiment"])
     state = report.get("state", {})
@@ -152,22 +255,71 @@ def detail_page(
             + _arm_table(segment.get("arms", []))
         )
     history = []
-    for _entry_id, entry in audit:
-        when = datetime.fromtimestamp(float(entry.get("time", 0)), UTC).strftime("%Y-%m-%d %H:%M")
+    latest = max((float(entry.get("time", 0)) for _, entry in audit), default=0.0)
+    for _entry_id, entry in reversed(audit):  # newest first
+        when = _when(float(entry.get("time", 0)), latest if now is None else now)
         to_state = json.loads(entry.get("to", "{}") or "{}")
+        stage = to_state.get("stage")
+        stage_text = stage + 1 if isinstance(stage, int) else "?"  # people count from 1
         history.append(
-            f"<tr><td>{_e(when)}</td><td>{_e(entry.get('actor'))}</td>"
-            f"<td>{_e(entry.get('action'))}</td><td>stage {_e(to_state.get('stage', '?'))}, "
+            f"<tr><td class='when'>{when}</td><td><b>{_e(entry.get('actor'))}</b></td>"
+            f"<td>{_e(entry.get('action'))}</td><td>stage {_e(stage_text)}, "
             f"{_e(to_state.get('status', '?'))}</td><td>{_e(entry.get('reason'))}</td></tr>"
         )
+    done = f"<p class='notice'>{_e(notice)}</p>" if notice else ""
     body = (
-        f"<p><a href='{prefix}/'>← board</a></p><h1>{_light(report)} {_e(name)}</h1>"
+        f"<p><a href='{prefix}/'>← board</a></p>{done}<h1>{_light(report)} {_e(name)}</h1>"
         f"<p>goal <code>{_e(report.get('goal'))}</code> · status <b>{_e(state.get('status'))}"
         f"</b> · {_e(report.get('stage_label', ''))} · SRM p = {_num(srm.get('p_value'), 4)}</p>"
-        f"<ul>{reasons}</ul><h2>All segments pooled</h2>{_arm_table(report.get('arms', []))}"
+        f"<ul>{reasons}</ul>{_actions(prefix, name, allowed, viewer)}"
+        f"<h2>All segments pooled</h2>{_arm_table(report.get('arms', []))}"
         f"{posterior_svg(report.get('arms', []))}"
         f"<h2>Segments (device × daypart)</h2>{''.join(segments) or '<p>No data yet.</p>'}"
-        "<h2>Rollout history</h2><table><tr><th>time (UTC)</th><th>actor</th><th>action</th>"
-        f"<th>now</th><th>reason</th></tr>{''.join(history)}</table>"
+        "<h2>Rollout history</h2><table class='history'><tr><th>when</th><th>who</th>"
+        f"<th>action</th><th>now</th><th>reason</th></tr>{''.join(history)}</table>"
     )
-    return _page(name, body)
+    return page(name, body, prefix, viewer)
+
+
+def confirm_page(
+    prefix: str,
+    name: str,
+    action: str,
+    sentence: str,
+    viewer: Viewer,
+    *,
+    arms: Sequence[str] = (),
+    winner: str | None = None,
+) -> str:
+    """The confirmation step of an action: what will happen, in words, and a form that
+    posts it with the session's CSRF token."""
+    choose = ""
+    if arms:
+        options = "".join(
+            f"<option value='{_e(arm)}'{' selected' if arm == winner else ''}>{_e(arm)}</option>"
+            for arm in arms
+        )
+        choose = f"<label for='winner'>Winner</label><select id='winner' name='winner'>{options}"
+        choose += "</select>"
+    label = ACTION_LABELS.get(action, action)
+    body = (
+        f"<p><a href='{prefix}/experiments/{_e(name)}'>← {_e(name)}</a></p>"
+        f"<h1>{_e(label)} {_e(name)}?</h1><p>{_e(sentence)}</p>"
+        f"<form method='post' action='{prefix}/experiments/{_e(name)}/{_e(action)}'>"
+        f"{csrf_field(viewer)}{choose}<label for='reason'>Reason (for the audit log)</label>"
+        "<input id='reason' name='reason' maxlength='500' autocomplete='off'>"
+        f"<p><button class='primary'>{_e(label)} {_e(name)}</button>"
+        f"<a class='button' href='{prefix}/experiments/{_e(name)}'>Cancel</a></p></form>"
+        f"<p class='who'>Recorded in the audit log as <b>{_e(viewer.name)}</b>.</p>"
+    )
+    return page(f"{label} {name}", body, prefix, viewer)
+
+
+def message_page(
+    prefix: str, title: str, message: str, viewer: Viewer | None = None, back: str = ""
+) -> str:
+    """An error or notice in words, with the way back."""
+    link = f"<p><a href='{_e(back or prefix + '/')}'>← back</a></p>"
+    return page(
+        title, f"<h1>{_e(title)}</h1><p class='error'>{_e(message)}</p>{link}", prefix, viewer
+    )

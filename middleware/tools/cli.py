@@ -1,4 +1,4 @@
-"""The ``daypart`` command: check, explain, report, demo, simulate."""
+"""The ``daypart`` command: check, explain, report, demo, simulate, hash-password."""
 
 from __future__ import annotations
 
@@ -155,6 +155,25 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from daypart.middleware.admin.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("the two passwords differ", file=sys.stderr)
+            return 2
+    else:  # piped: the first line
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        print("choose a password of at least 12 characters", file=sys.stderr)
+        return 2
+    print(f"{args.name}:{hash_password(password)}" if args.name else hash_password(password))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from daypart.rules import EXAMPLES_DIR
 
@@ -208,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(run=_simulate)
+
+    hashing = commands.add_parser(
+        "hash-password", help="a password hash for admin_users / DAYPART_ADMIN_USERS"
+    )
+    hashing.add_argument("name", nargs="?", help="print a name:hash line for the users file")
+    hashing.set_defaults(run=_hash_password)
     return parser
 
 
