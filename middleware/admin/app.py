@@ -26,7 +26,9 @@ from daypart.experiments.report import build_report, build_reports, stage_label
 from daypart.experiments.report_export import reports_csv
 from daypart.experiments.rollout import ACTIONS, Action, Rollouts, apply_action
 from daypart.experiments.state import RolloutState
+from daypart.experiments.store.base import DAILY_RETENTION_DAYS
 from daypart.experiments.store.errors import StoreError
+from daypart.experiments.timeline import Timeline, build_timeline
 from daypart.middleware.admin.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -66,6 +68,22 @@ DONE = {
     "resume": "resumed",
     "complete": "completed",
 }
+
+
+DEFAULT_DAYS = 60
+
+
+async def experiment_timeline(runtime: Runtime, experiment: Experiment, days: int) -> Timeline:
+    """The last ``days`` site-local days of ``experiment``, from its first day on."""
+    rules = runtime.rules
+    last_day = rules.site_day(runtime.clock())
+    first_day = last_day - days + 1
+    raw = await runtime.store.get_state(experiment.name)
+    if raw is not None:
+        started = RolloutState.from_dict(raw).since
+        first_day = max(first_day, min(rules.site_day(started), last_day))
+    daily = await runtime.store.daily(experiment.name, first_day, last_day)
+    return build_timeline(experiment, daily, first_day, last_day)
 
 
 def allowed_actions(experiment: Experiment, state: RolloutState) -> list[Action]:
@@ -327,6 +345,16 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
         entries = await runtime.store.audit(found.name, 200)
         return JSONResponse([{"id": entry_id, **entry} for entry_id, entry in entries])
 
+    async def daily(request: Request, principal: Principal) -> Response:
+        found = experiment_or_404(request)
+        if isinstance(found, Response):
+            return found
+        raw_days = request.query_params.get("days", str(DEFAULT_DAYS))
+        if not raw_days.isdigit() or not 1 <= int(raw_days) <= DAILY_RETENTION_DAYS:
+            return problem(400, f"days must be a whole number from 1 to {DAILY_RETENTION_DAYS}")
+        timeline = await experiment_timeline(runtime, found, int(raw_days))
+        return JSONResponse(timeline.to_dict())
+
     async def rules(request: Request, principal: Principal) -> Response:
         ruleset = runtime.rules.ruleset
         return JSONResponse(
@@ -496,6 +524,7 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             Route(f"{prefix}/api/experiments", reading(experiments)),
             Route(f"{prefix}/api/experiments/{{name}}", reading(experiment)),
             Route(f"{prefix}/api/experiments/{{name}}/audit", reading(audit)),
+            Route(f"{prefix}/api/experiments/{{name}}/daily", reading(daily)),
             Route(
                 f"{prefix}/api/experiments/{{name}}/{{action}}", acting(action), methods=["POST"]
             ),

@@ -123,8 +123,37 @@ SCHEMAS: dict[str, Any] = {
                 }
             ),
             "revenue": {"type": "boolean"},
+            "data_quality": {"type": "array", "items": {"type": "string"}},
             "arms": {"type": "array", "items": _ref("Arm")},
             "segments": {"type": "array", "items": _ref("Segment")},
+        }
+    ),
+    "Timeline": _object(
+        {
+            "experiment": {"type": "string"},
+            "goal": {"type": "string"},
+            "days": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "arms": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "name": {"type": "string"},
+                        "visitors": {"type": "array", "items": {"type": "integer"}},
+                        "conversions": {"type": "array", "items": {"type": "integer"}},
+                        "cumulative_rate": {"type": "array", "items": NUMBER_OR_NULL},
+                        "rate_interval": {
+                            "type": "array",
+                            "items": {
+                                "oneOf": [
+                                    {"type": "null"},
+                                    {"type": "array", "items": {"type": "number"}},
+                                ]
+                            },
+                        },
+                        "prob_beat_control": {"type": "array", "items": NUMBER_OR_NULL},
+                    }
+                ),
+            },
         }
     ),
     "AuditEntry": _object(
@@ -286,6 +315,18 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                     "responses": {"200": _json("health; read status", "Health")},
                 }
             },
+            f"{prefix}/tz.js": {
+                "get": {
+                    "summary": "The script that stores the visitor's time zone (public)",
+                    "responses": {
+                        "200": {
+                            "description": "JavaScript; cacheable for a day, with an ETag",
+                            "content": {"text/javascript": {"schema": {"type": "string"}}},
+                        },
+                        "304": {"description": "not modified (If-None-Match)"},
+                    },
+                }
+            },
             f"{prefix}/convert": {
                 "post": {
                     "summary": "Conversion beacon (public)",
@@ -440,6 +481,28 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                     "parameters": [name],
                     "responses": {
                         "200": _json("report", "Report"),
+                        "404": _json("unknown experiment", "Error"),
+                        **ERROR_RESPONSES,
+                    },
+                }
+            },
+            f"{prefix}/api/experiments/{{name}}/daily": {
+                "get": {
+                    "summary": "The experiment per day: visitors, conversions, cumulative rate "
+                    "with its interval and P(beat control), per arm",
+                    "security": READ,
+                    "parameters": [
+                        name,
+                        {
+                            "name": "days",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 400},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json("the series", "Timeline"),
+                        "400": _json("bad days", "Error"),
                         "404": _json("unknown experiment", "Error"),
                         **ERROR_RESPONSES,
                     },

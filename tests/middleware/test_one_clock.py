@@ -13,7 +13,7 @@ from daypart.experiments.store.base import Conversion, Exposure, Segment
 from daypart.middleware import AdaptiveMiddleware
 from daypart.middleware.tools.demo.app import build_demo
 from daypart.rules import EXAMPLES_DIR
-from tests.middleware.conftest import TUESDAY_2100, Clock
+from tests.middleware.conftest import LAPTOP, TUESDAY_2100, Clock
 
 TOKEN = {"Authorization": "Bearer one-clock-token"}
 HOUR = 3600.0
@@ -73,3 +73,33 @@ def test_a_frozen_demo_clock_reaches_the_board_and_the_evaluator() -> None:
         audit = client.get("/_daypart/api/experiments/evening-offer/audit", headers=TOKEN).json()
         assert audit[-1]["actor"] == "evaluator"
         assert audit[-1]["action"] == "advance"
+
+
+def test_the_daily_series_follows_the_same_clock() -> None:
+    clock = Clock(TUESDAY_2100)
+    app = build_demo(
+        str(EXAMPLES_DIR / "travel.yaml"),
+        "memory://",
+        clock=clock,
+        admin_token="one-clock-token",
+        evaluate_interval=None,
+    )
+    laptop = {"User-Agent": LAPTOP, "X-Channel": "callcenter"}  # stage 1's audience
+    with TestClient(app) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(app.background.evaluate)  # the experiment starts on Tuesday
+        for _day in range(3):
+            for _ in range(5):
+                client.cookies.clear()
+                client.get("/destinations/kyoto", headers=laptop)
+            portal.call(app.runtime.recorder.flush)
+            clock.epoch += 24 * HOUR
+        clock.epoch -= 24 * HOUR  # Thursday evening
+        series = client.get("/_daypart/api/experiments/evening-offer/daily", headers=TOKEN).json()
+    assert series["days"] == ["2026-11-24", "2026-11-25", "2026-11-26"]
+    assert [sum(day) for day in zip(*(arm["visitors"] for arm in series["arms"]), strict=True)] == [
+        5,
+        5,
+        5,
+    ]

@@ -129,6 +129,9 @@ def test_real_answers_match_the_schemas(make_app: MakeApp) -> None:
         check(client.post(f"{api}/evening-offer/resume", auth=("ana", TOKEN)))  # 403: Basic
         check(client.post(f"{api}/evening-offer/resume", headers={"X-Daypart-Actor": "?"}))
         check(client.get(f"{api}/evening-offer/audit", headers=BEARER))
+        check(client.get(f"{api}/evening-offer/daily", headers=BEARER))
+        check(client.get(f"{api}/evening-offer/daily?days=0", headers=BEARER))  # 400
+        check(client.get("/_daypart/tz.js"))
         check(client.get("/_daypart/api/rules", headers=BEARER))
         check(client.post("/_daypart/api/rules/reload", headers=BEARER))
         check(client.get("/_daypart/api/openapi.json", headers=BEARER))
