@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from daypart.experiments.business import BusinessCase, business_case
 from daypart.experiments.data_quality import split_consistent
-from daypart.experiments.gates import GateDecision, evaluate_gates
+from daypart.experiments.gates import GateDecision, evaluate_gates, next_look
 from daypart.experiments.pooling import arm_totals, segments_of
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
@@ -145,6 +146,8 @@ class Report:
     best_prob_beat_control: float | None  # None when the best arm is the control
     revenue: bool  # whether the arms carry revenue fields
     data_quality: tuple[str, ...] = ()  # inconsistent cells, left out of every analysis
+    business: BusinessCase | None = None  # projection and spend, in conversions and money
+    next_look: float | None = None  # when the gates next look at the evidence (epoch)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +175,8 @@ class Report:
             },
             "revenue": self.revenue,
             "data_quality": list(self.data_quality),
+            "business": None if self.business is None else self.business.to_dict(),
+            "next_look": self.next_look,
             "arms": [arm.to_dict() for arm in self.arms],
             "segments": [segment.to_dict() for segment in self.segments],
         }
@@ -464,6 +469,17 @@ def _assemble(
         best_prob_beat_control=best_beat,
         revenue=bool(pooled_revenue),
         data_quality=item.data_warnings,
+        business=business_case(
+            results,
+            pooled_revenue,
+            names,
+            experiment.rollout[min(state.stage, len(experiment.rollout) - 1)]
+            if experiment.rollout
+            else None,
+            state.started,
+            now,
+        ),
+        next_look=next_look(experiment, state),
     )
 
 
@@ -474,7 +490,7 @@ def _srm_neutral(visitors: Sequence[int], reason: str) -> SrmResult:
 def _state(raw: Mapping[str, Any] | None, now: float) -> RolloutState:
     if raw is None:
         # No state yet: the evaluator's first run writes stage 0, starting now.
-        return RolloutState(since=now)
+        return RolloutState(since=now, started=now)
     return RolloutState.from_dict(raw)
 
 

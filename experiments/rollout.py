@@ -111,7 +111,7 @@ class Rollouts:
                 )
             now = self.clock()
             if raw is None:
-                current = RolloutState(since=now)
+                current = RolloutState(since=now, started=now)
             updated = apply_action(experiment, current, action, now, winner)
             written = await self.store.set_state(
                 experiment.name,
@@ -175,7 +175,8 @@ class Rollouts:
         raw = await self.store.get_state(experiment.name)
         if raw is not None:
             return RolloutState.from_dict(raw)
-        state = RolloutState(since=self.clock(), version=1)
+        now = self.clock()
+        state = RolloutState(since=now, version=1, started=now)
         if await self.store.set_state(experiment.name, state.to_dict(), expected_version=None):
             await self.store.append_audit(
                 experiment.name,

@@ -23,6 +23,7 @@ class RolloutState:
     since: float = 0.0  # when the current stage (or status) began, epoch seconds
     version: int = 0  # bumped by every write; the store compares it (compare-and-set)
     checked: int = 0  # whole periods of this stage the gates have already decided on
+    started: float = 0.0  # when the experiment first ran (its first state), epoch seconds
 
     @property
     def enrolling(self) -> bool:
@@ -48,6 +49,8 @@ class RolloutState:
             since=float(data.get("since", 0.0)),
             version=int(data.get("version", 0)),
             checked=int(data.get("checked", 0)),
+            # States written before ``started`` existed: the current stage's start.
+            started=float(data.get("started", data.get("since", 0.0))),
         )
 
     def next(self, **changes: Any) -> RolloutState:

@@ -59,6 +59,7 @@ SCHEMAS: dict[str, Any] = {
             "since": {"type": "number"},
             "version": {"type": "integer", "minimum": 0},
             "checked": {"type": "integer", "minimum": 0},
+            "started": {"type": "number"},
         }
     ),
     "Arm": _object(
@@ -124,6 +125,8 @@ SCHEMAS: dict[str, Any] = {
             ),
             "revenue": {"type": "boolean"},
             "data_quality": {"type": "array", "items": {"type": "string"}},
+            "business": {"oneOf": [{"type": "null"}, {"type": "object"}]},
+            "next_look": NUMBER_OR_NULL,
             "arms": {"type": "array", "items": _ref("Arm")},
             "segments": {"type": "array", "items": _ref("Segment")},
         }
