@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # build/typecheck/daypart/, a tree of folder links (docs/development.md).
 TYPECHECK := build/typecheck
 
-.PHONY: demo test lint bench bench-instructions bench-served accuracy simulate load clean
+.PHONY: demo test lint bench bench-instructions bench-served accuracy simulate load screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ accuracy: $(VENV)/.deps-dev $(VENV)/.linked
 
 simulate: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m loadtests.gates
+
+# The analysts' docs' pictures of the board and an experiment page (needs chromium).
+screenshots: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.screenshots
 
 load: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m loadtests.load

@@ -39,13 +39,14 @@ from daypart.middleware.admin.auth import (
     read_form,
 )
 from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
+from daypart.middleware.admin.board import board_page, business_block
+from daypart.middleware.admin.charts import segment_grid, timeline_charts
 from daypart.middleware.admin.login import login_routes
 from daypart.middleware.admin.metrics import CONTENT_TYPE_LATEST, Metrics
 from daypart.middleware.admin.openapi import openapi_document
 from daypart.middleware.admin.pages import (
     ACTION_LABELS,
     Viewer,
-    board_page,
     confirm_page,
     detail_page,
     message_page,
@@ -53,7 +54,8 @@ from daypart.middleware.admin.pages import (
 from daypart.middleware.admin.tz_script import tz_script_endpoint
 from daypart.middleware.background import Background
 from daypart.middleware.runtime import Runtime
-from daypart.rules.model import Experiment
+from daypart.rules.matcher import OTHER_DAYPART
+from daypart.rules.model import Experiment, RuleSet
 
 logger = logging.getLogger("daypart")
 
@@ -84,6 +86,28 @@ async def experiment_timeline(runtime: Runtime, experiment: Experiment, days: in
         first_day = max(first_day, min(rules.site_day(started), last_day))
     daily = await runtime.store.daily(experiment.name, first_day, last_day)
     return build_timeline(experiment, daily, first_day, last_day)
+
+
+COUNTED_DEVICES = ("mobile", "tablet", "desktop")
+
+
+def segment_axes(ruleset: RuleSet, experiment: str) -> tuple[list[str], list[str]]:
+    """The devices and dayparts the experiment's rules can count a visitor in, in the
+    rules' order, so the grid shows the cells that could have data even while empty."""
+    running = [rule for rule in ruleset.rules if rule.experiment == experiment]
+    devices = [
+        device
+        for device in COUNTED_DEVICES
+        if any(rule.when.device is None or device in rule.when.device for rule in running)
+    ]
+    dayparts = [
+        name
+        for name in ruleset.dayparts
+        if any(rule.when.daypart is None or name in rule.when.daypart for rule in running)
+    ]
+    if any(rule.when.daypart is None for rule in running):
+        dayparts.append(OTHER_DAYPART)
+    return devices, dayparts
 
 
 def allowed_actions(experiment: Experiment, state: RolloutState) -> list[Action]:
@@ -392,7 +416,9 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             return found
         report = await build_report(runtime.store, found, runtime.rules.ruleset, runtime.clock())
         entries = await runtime.store.audit(found.name, 50)
+        timeline = await experiment_timeline(runtime, found, DEFAULT_DAYS)
         done = DONE.get(request.query_params.get("done", ""))
+        devices, dayparts = segment_axes(runtime.rules.ruleset, found.name)
         content = detail_page(
             prefix,
             report.to_dict(),
@@ -401,6 +427,11 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             allowed=allowed_actions(found, report.state),
             notice=f"{found.name} {done}." if done else None,
             now=runtime.clock(),
+            extra=business_block(report.to_dict())
+            + "<h2>Where it wins and where it loses</h2>"
+            + segment_grid(report.to_dict(), devices, dayparts)
+            + "<h2>Over time</h2>"
+            + timeline_charts(timeline.to_dict()),
         )
         return html(content)
 

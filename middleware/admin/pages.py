@@ -14,8 +14,6 @@ from urllib.parse import quote
 
 from scipy import stats as scipy_stats
 
-from daypart.middleware.runtime import Runtime
-
 LIGHT_COLOURS = {"green": "#2a9d8f", "amber": "#e9c46a", "red": "#e76f51", "grey": "#999"}
 
 STYLE = """<style>
@@ -97,56 +95,55 @@ def page(title: str, body: str, prefix: str = "", viewer: Viewer | None = None) 
     )
 
 
-def board_page(
-    prefix: str,
-    reports: Sequence[Mapping[str, Any]],
-    runtime: Runtime,
-    viewer: Viewer | None = None,
-) -> str:
-    rows = []
-    for report in reports:
-        name = str(report["experiment"])
-        state = report.get("state", {})
-        reasons = "; ".join(str(r) for r in report.get("reasons", []))
-        rows.append(
-            f"<tr><td>{_light(report)} <a href='{prefix}/experiments/{_e(name)}'>{_e(name)}</a>"
-            f"</td><td>{_e(state.get('status', '?'))}</td>"
-            f"<td>{_e(report.get('stage_label', ''))}</td>"
-            f"<td>{_e(report.get('visitors', 0))}</td>"
-            f"<td>{_e(report.get('best_arm') or '–')}</td>"
-            f"<td>{_pct(report.get('best_prob_beat_control'), 1)}</td>"
-            f"<td class='reason'>{_e(reasons)}</td></tr>"
-        )
-    error = runtime.rules_error
-    warning = f"<p class='reason'>Rules not reloaded: <pre>{_e(error)}</pre></p>" if error else ""
-    body = (
-        f"<h1>daypart</h1>{warning}<p>Rules: <code>{_e(runtime.rules.ruleset.source)}</code>"
-        f" · <a href='{prefix}/export.csv'>CSV</a> · <a href='{prefix}/api/openapi.json'>API</a>"
-        "</p><table><tr><th>experiment</th><th>status</th><th>stage</th><th>visitors</th>"
-        "<th>leading arm</th><th>P(beat control)</th><th>notes</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-    return page("board", body, prefix, viewer)
+def _money(value: object) -> str:
+    return "–" if not isinstance(value, int | float) else f"{value:,.2f}"
 
 
 def _arm_table(arms: Sequence[Mapping[str, Any]]) -> str:
+    revenue = any("revenue_per_visitor" in arm for arm in arms)
     head = (
         "<tr><th>arm</th><th>visitors</th><th>conversions</th><th>rate</th><th>95% interval</th>"
-        "<th>uplift 95%</th><th>P(beat control)</th><th>P(best)</th><th>expected loss</th></tr>"
+        "<th>uplift 95%</th><th>P(beat control)</th><th>P(best)</th><th>expected loss</th>"
+        + (
+            "<th>revenue</th><th>per visitor</th><th>extra per 1,000 visitors (95%)</th>"
+            if revenue
+            else ""
+        )
+        + "</tr>"
     )
     rows = []
-    for arm in arms:
+    for index, arm in enumerate(arms):
         low, high = (arm.get("rate_interval") or (None, None))[:2]
         uplift = arm.get("uplift_interval") or (None, None)
+        control = index == 0  # compared with itself: no uplift, no chance to beat itself
+        extra = ""
+        if revenue:
+            interval = arm.get("incremental_revenue_per_1000_interval") or (None, None)
+            extra = (
+                f"<td>{_money(arm.get('revenue'))}</td>"
+                f"<td>{_money(arm.get('revenue_per_visitor'))}</td><td>"
+                + (
+                    "–"
+                    if control
+                    else f"{_money(arm.get('incremental_revenue_per_1000'))} "
+                    f"<small>({_money(interval[0])} to {_money(interval[1])})</small>"
+                )
+                + "</td>"
+            )
         rows.append(
-            f"<tr><td>{_e(arm.get('name'))}</td><td>{_e(arm.get('visitors'))}</td>"
+            f"<tr><td>{_e(arm.get('name'))}"
+            f"{' (control)' if control and arm.get('name') != 'control' else ''}</td>"
+            f"<td>{_e(arm.get('visitors'))}</td>"
             f"<td>{_e(arm.get('conversions'))}</td><td>{_pct(arm.get('rate'))}</td>"
             f"<td>{_pct(low)} – {_pct(high)}</td>"
-            f"<td>{_pct(uplift[0], 1)} – {_pct(uplift[1], 1)}</td>"
-            f"<td>{_pct(arm.get('prob_beat_control'), 1)}</td>"
-            f"<td>{_pct(arm.get('prob_best'), 1)}</td>"
-            f"<td>{_num(arm.get('expected_loss'), 5)}</td></tr>"
+            + (
+                "<td>–</td><td>–</td>"
+                if control
+                else f"<td>{_pct(uplift[0], 1)} – {_pct(uplift[1], 1)}</td>"
+                f"<td>{_pct(arm.get('prob_beat_control'), 1)}</td>"
+            )
+            + f"<td>{_pct(arm.get('prob_best'), 1)}</td>"
+            f"<td>{_num(arm.get('expected_loss'), 5)}</td>{extra}</tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -243,7 +240,9 @@ def detail_page(
     allowed: Sequence[str] = (),
     notice: str | None = None,
     now: float | None = None,
+    extra: str = "",
 ) -> str:
+    """``extra``: blocks shown after the pooled arms (business case, grid, charts)."""
     name = str(report["experiment"])
     state = report.get("state", {})
     reasons = "".join(f"<li class='reason'>{_e(r)}</li>" for r in report.get("reasons", []))
@@ -273,7 +272,7 @@ def detail_page(
         f"</b> · {_e(report.get('stage_label', ''))} · SRM p = {_num(srm.get('p_value'), 4)}</p>"
         f"<ul>{reasons}</ul>{_actions(prefix, name, allowed, viewer)}"
         f"<h2>All segments pooled</h2>{_arm_table(report.get('arms', []))}"
-        f"{posterior_svg(report.get('arms', []))}"
+        f"{posterior_svg(report.get('arms', []))}{extra}"
         f"<h2>Segments (device × daypart)</h2>{''.join(segments) or '<p>No data yet.</p>'}"
         "<h2>Rollout history</h2><table class='history'><tr><th>when</th><th>who</th>"
         f"<th>action</th><th>now</th><th>reason</th></tr>{''.join(history)}</table>"

@@ -1,0 +1,185 @@
+"""Charts for the experiment page, as inline SVG and plain tables: the experiment over time
+(cumulative conversion rate with its 95% band, probability to beat control, visitors per
+day) and the device × daypart grid. No JavaScript; every chart has a title and a text
+summary for screen readers."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+COLOURS = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8e44ad", "#f4a261")
+WIDTH, HEIGHT, PAD = 640, 180, 34
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _x(index: int, count: int) -> float:
+    return PAD + (WIDTH - 2 * PAD) * (index / max(count - 1, 1))
+
+
+def _y(value: float, low: float, high: float) -> float:
+    span = (high - low) or 1.0
+    return HEIGHT - PAD / 2 - (HEIGHT - PAD) * (value - low) / span
+
+
+def _frame(title: str, summary: str, body: str, low: str, high: str, days: Sequence[str]) -> str:
+    first, last = (days[0], days[-1]) if days else ("", "")
+    return (
+        f"<figure><svg viewBox='0 0 {WIDTH} {HEIGHT}' role='img' aria-label='{_e(title)}'>"
+        f"<title>{_e(title)}</title><desc>{_e(summary)}</desc>"
+        f"<line x1='{PAD}' y1='{HEIGHT - PAD / 2}' x2='{WIDTH - PAD}' y2='{HEIGHT - PAD / 2}' "
+        "stroke='#bbb'/>"
+        f"{body}<text x='2' y='{HEIGHT - PAD / 2}' font-size='11'>{_e(low)}</text>"
+        f"<text x='2' y='{PAD / 2 + 4}' font-size='11'>{_e(high)}</text>"
+        f"<text x='{PAD}' y='{HEIGHT - 2}' font-size='11'>{_e(first)}</text>"
+        f"<text x='{WIDTH - PAD - 70}' y='{HEIGHT - 2}' font-size='11'>{_e(last)}</text>"
+        f"</svg><figcaption>{_e(title)}</figcaption></figure>"
+    )
+
+
+def _legend(names: Sequence[str]) -> str:
+    return "".join(
+        f"<text x='{PAD + 110 * i}' y='12' fill='{COLOURS[i % len(COLOURS)]}' font-size='12'>"
+        f"{_e(name)}</text>"
+        for i, name in enumerate(names)
+    )
+
+
+def _line(points: Sequence[tuple[float, float]], colour: str, dashed: bool = False) -> str:
+    if not points:
+        return ""
+    dash = " stroke-dasharray='4 3'" if dashed else ""
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    return f"<polyline fill='none' stroke='{colour}' stroke-width='2'{dash} points='{path}'/>"
+
+
+def timeline_charts(timeline: Mapping[str, Any]) -> str:
+    days: list[str] = list(timeline.get("days", []))
+    arms: list[Mapping[str, Any]] = list(timeline.get("arms", []))
+    if not days or not arms:
+        return "<p>No daily data yet.</p>"
+    names = [str(arm["name"]) for arm in arms]
+    count = len(days)
+
+    # 1. cumulative conversion rate with its 95% band
+    values = [v for arm in arms for pair in arm["rate_interval"] if pair is not None for v in pair]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    body = _legend(names)
+    for i, arm in enumerate(arms):
+        colour = COLOURS[i % len(COLOURS)]
+        band = [(d, pair) for d, pair in enumerate(arm["rate_interval"]) if pair is not None]
+        if band:
+            upper = [f"{_x(d, count):.1f},{_y(p[1], low, high):.1f}" for d, p in band]
+            lower = [f"{_x(d, count):.1f},{_y(p[0], low, high):.1f}" for d, p in reversed(band)]
+            body += (
+                f"<polygon fill='{colour}' fill-opacity='0.15' stroke='none' "
+                f"points='{' '.join(upper + lower)}'/>"
+            )
+        rates = [(d, r) for d, r in enumerate(arm["cumulative_rate"]) if r is not None]
+        body += _line([(_x(d, count), _y(r, low, high)) for d, r in rates], colour)
+    last_rates = ", ".join(
+        f"{name} {arm['cumulative_rate'][-1] * 100:.2f}%"
+        for name, arm in zip(names, arms, strict=True)
+        if arm["cumulative_rate"][-1] is not None
+    )
+    charts = _frame(
+        "Cumulative conversion rate per arm, with its 95% interval",
+        f"On {days[-1]}: {last_rates}.",
+        body,
+        f"{low * 100:.1f}%",
+        f"{high * 100:.1f}%",
+        days,
+    )
+
+    # 2. probability to beat control, as the evidence stood each day
+    body = _legend(names) + _line(
+        [(_x(0, count), _y(0.5, 0, 1)), (_x(count - 1, count), _y(0.5, 0, 1))], "#bbb", True
+    )
+    for i, arm in enumerate(arms[1:], start=1):
+        probs = [(d, p) for d, p in enumerate(arm["prob_beat_control"]) if p is not None]
+        colour = COLOURS[i % len(COLOURS)]
+        body += _line([(_x(d, count), _y(p, 0.0, 1.0)) for d, p in probs], colour)
+    last_probs = ", ".join(
+        f"{name} {arm['prob_beat_control'][-1] * 100:.1f}%"
+        for name, arm in zip(names[1:], arms[1:], strict=True)
+        if arm["prob_beat_control"][-1] is not None
+    )
+    charts += _frame(
+        "Probability to beat control, cumulative (dashed: 50%)",
+        f"On {days[-1]}: {last_probs}.",
+        body,
+        "0%",
+        "100%",
+        days,
+    )
+
+    # 3. visitors per day
+    top = max((v for arm in arms for v in arm["visitors"]), default=0) or 1
+    body = _legend(names)
+    for i, arm in enumerate(arms):
+        colour = COLOURS[i % len(COLOURS)]
+        body += _line(
+            [(_x(d, count), _y(v, 0, top)) for d, v in enumerate(arm["visitors"])], colour
+        )
+    totals = ", ".join(
+        f"{name} {sum(arm['visitors'])}" for name, arm in zip(names, arms, strict=True)
+    )
+    charts += _frame(
+        "Visitors exposed per day, per arm",
+        f"In all: {totals}.",
+        body,
+        "0",
+        f"{top:,}",
+        days,
+    )
+    return charts
+
+
+def _uplift(control: Mapping[str, Any], arm: Mapping[str, Any]) -> float | None:
+    base, rate = control.get("rate"), arm.get("rate")
+    if not isinstance(base, int | float) or not isinstance(rate, int | float) or base <= 0:
+        return None
+    return float(rate) / float(base) - 1.0
+
+
+def segment_grid(report: Mapping[str, Any], devices: Sequence[str], dayparts: Sequence[str]) -> str:
+    """A heat map of the leading treatment's uplift and P(beat control) per device ×
+    daypart; a cell without visitors is shown empty, never left out."""
+    segments = {
+        (str(s.get("device")), str(s.get("daypart"))): s for s in report.get("segments", [])
+    }
+    seen_devices = list(dict.fromkeys([*devices, *(d for d, _ in segments)]))
+    seen_dayparts = list(dict.fromkeys([*dayparts, *(p for _, p in segments)]))
+    head = "".join(f"<th>{_e(part)}</th>" for part in seen_dayparts)
+    rows = []
+    for device in seen_devices:
+        cells = []
+        for part in seen_dayparts:
+            segment = segments.get((device, part))
+            arms = list(segment.get("arms", [])) if segment else []
+            if len(arms) < 2 or not any(a.get("visitors") for a in arms):
+                cells.append("<td class='empty' title='no visitors'>–</td>")
+                continue
+            best = max(arms[1:], key=lambda a: float(a.get("prob_beat_control") or 0.0))
+            beat = float(best.get("prob_beat_control") or 0.5)
+            uplift = _uplift(arms[0], best)
+            strength = min(abs(beat - 0.5) * 2, 1.0)
+            hue = "42,157,143" if beat >= 0.5 else "231,111,81"
+            visitors = sum(int(a.get("visitors") or 0) for a in arms)
+            text = "–" if uplift is None else f"{uplift * 100:+.0f}%"
+            cells.append(
+                f"<td style='background:rgba({hue},{0.12 + 0.6 * strength:.2f})' "
+                f"title='{_e(best.get('name'))}: P(beat control) {beat * 100:.1f}%, "
+                f"{visitors} visitors'><b>{text}</b><br><small>{_e(best.get('name'))} "
+                f"{beat * 100:.0f}%<br>{visitors:,} visitors</small></td>"
+            )
+        rows.append(f"<tr><th>{_e(device)}</th>{''.join(cells)}</tr>")
+    return (
+        "<p>The leading treatment's uplift over control and its probability to beat control, "
+        "per device × daypart (green: likely better; red: likely worse; –: no visitors).</p>"
+        f"<table class='grid'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+    )
