@@ -30,7 +30,8 @@ BOARD_STYLE = """<style>
 .card dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem;margin:.5rem 0}
 .card dt{color:#555}.card dd{margin:0}
 .meaning{font-weight:600}
-.notes{color:#a33;font-size:.9rem;margin:.4rem 0 0;padding-left:1.1rem}
+.notes{color:#444;font-size:.9rem;margin:.4rem 0 0;padding-left:1.1rem}
+.notes .warn{color:#a33}
 .money{font-variant-numeric:tabular-nums}
 </style>"""
 
@@ -83,9 +84,14 @@ def _card(prefix: str, report: Mapping[str, Any], now: float) -> str:
     spent = f"{business.get('spent_conversions', 0.0):,.1f} conversions"
     if spent_revenue is not None:
         spent += f" ({money(spent_revenue)} in revenue)"
-    notes = [str(r) for r in report.get("data_quality", [])]
-    notes += [str(r) for r in report.get("reasons", []) if str(r) not in notes][:2]
-    note_list = "".join(f"<li>{_e(n)}</li>" for n in notes[:3])
+    warnings = [str(r) for r in report.get("data_quality", [])]
+    if (report.get("srm") or {}).get("flagged"):
+        warnings += [str(r) for r in report.get("reasons", []) if "sample ratio" in str(r)]
+    notes = [str(r) for r in report.get("reasons", []) if str(r) not in warnings][:2]
+    # Red only for what must not be trusted; the gates' plain holds are neutral notes.
+    note_list = "".join(f"<li class='warn'>{_e(n)}</li>" for n in warnings[:2]) + "".join(
+        f"<li>{_e(n)}</li>" for n in notes[: max(0, 3 - len(warnings[:2]))]
+    )
     return (
         f"<section class='card' aria-label='{_e(name)}'><h2>{_light(report)} "
         f"<a href='{prefix}/experiments/{_e(name)}'>{_e(name)}</a></h2>"

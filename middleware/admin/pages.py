@@ -23,7 +23,7 @@ table{border-collapse:collapse;margin:.5rem 0 1.5rem;display:block;overflow-x:au
 td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .light{display:inline-block;width:.9rem;height:.9rem;border-radius:50%;vertical-align:middle}
-.reason{color:#a33}
+.reason{color:#a33}.note{color:#444}
 code{background:#f3f3f3;padding:0 .2rem;overflow-wrap:anywhere}
 svg{max-width:100%;height:auto}
 .bar{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center;
@@ -93,6 +93,26 @@ def page(title: str, body: str, prefix: str = "", viewer: Viewer | None = None) 
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{_e(title)} · daypart</title>{STYLE}</head><body>{bar}{body}</body></html>"
     )
+
+
+def _gate_table(report: Mapping[str, Any]) -> str:
+    """The gate decision with the numbers it rests on."""
+    gate = report.get("gate") or {}
+    numbers = gate.get("numbers") or {}
+    evidence = gate.get("evidence") or {}
+    rows = [("decision", _e(gate.get("verdict", "hold"))), ("why", _e(gate.get("reason", "")))]
+    if evidence:
+        rows.append(("the evidence alone", _e(evidence.get("verdict", ""))))
+    for key in ("prob_beat_control", "prob_worse_than_control"):
+        if key in numbers:
+            rows.append((key.replace("_", " "), _pct(numbers[key], 1)))
+    for key in ("expected_loss", "control_rate", "best_rate"):
+        if key in numbers:
+            rows.append((key.replace("_", " "), _num(numbers[key], 5)))
+    if "stage_age_seconds" in numbers:
+        rows.append(("stage age", f"{float(numbers['stage_age_seconds']) / 3600:.1f} h"))
+    cells = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
+    return f"<h2>The gates</h2><table class='gate'>{cells}</table>"
 
 
 def _money(value: object) -> str:
@@ -245,7 +265,16 @@ def detail_page(
     """``extra``: blocks shown after the pooled arms (business case, grid, charts)."""
     name = str(report["experiment"])
     state = report.get("state", {})
-    reasons = "".join(f"<li class='reason'>{_e(r)}</li>" for r in report.get("reasons", []))
+    warnings = set(report.get("data_quality", []))
+    srm_flagged = bool((report.get("srm") or {}).get("flagged"))
+
+    def alarming(reason: str) -> bool:  # red for what must not be trusted, else a plain note
+        return reason in warnings or (srm_flagged and "sample ratio" in reason)
+
+    reasons = "".join(
+        f"<li class='{'reason' if alarming(r) else 'note'}'>{_e(r)}</li>"
+        for r in report.get("reasons", [])
+    )
     srm = report.get("srm") or {}
     segments = []
     for segment in report.get("segments", []):
@@ -272,7 +301,7 @@ def detail_page(
         f"</b> · {_e(report.get('stage_label', ''))} · SRM p = {_num(srm.get('p_value'), 4)}</p>"
         f"<ul>{reasons}</ul>{_actions(prefix, name, allowed, viewer)}"
         f"<h2>All segments pooled</h2>{_arm_table(report.get('arms', []))}"
-        f"{posterior_svg(report.get('arms', []))}{extra}"
+        f"{posterior_svg(report.get('arms', []))}{_gate_table(report)}{extra}"
         f"<h2>Segments (device × daypart)</h2>{''.join(segments) or '<p>No data yet.</p>'}"
         "<h2>Rollout history</h2><table class='history'><tr><th>when</th><th>who</th>"
         f"<th>action</th><th>now</th><th>reason</th></tr>{''.join(history)}</table>"

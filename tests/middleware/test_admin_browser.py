@@ -15,14 +15,16 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.middleware.conftest import RULES
+from tests.middleware.conftest import LAPTOP, RULES
 from tests.redis_server import free_port
 from tests.servers import uvicorn_server
 
@@ -104,6 +106,29 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
+EVENING_VISITORS = 12
+
+
+def evening_visitors(admin: str) -> None:
+    """Laptops in a zone where it is evening now (the experiment's rule), so the pages
+    have numbers to compare with the API whenever the test runs."""
+    hour = datetime.now(UTC).hour
+    offset = (21 - hour + 12) % 24 - 12  # UTC+offset is around 21:00 now
+    zone = f"Etc/GMT{'-' if offset >= 0 else '+'}{abs(offset)}"  # POSIX signs are inverted
+    for _ in range(EVENING_VISITORS):
+        httpx.get(
+            f"{admin}/destinations/kyoto",
+            headers={"User-Agent": LAPTOP, "Cookie": f"tz={zone}"},
+        ).raise_for_status()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the recorder flushes every half second
+        report = httpx.get(f"{admin}/_daypart/api/experiments/evening-offer", headers=BEARER)
+        if report.json()["visitors"] == EVENING_VISITORS:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"exposures not recorded: {report.json()['visitors']}")
+
+
 def state_of(admin: str) -> tuple[str, list[tuple[str, str]]]:
     report = httpx.get(f"{admin}/_daypart/api/experiments/evening-offer", headers=BEARER)
     audit = httpx.get(f"{admin}/_daypart/api/experiments/evening-offer/audit", headers=BEARER)
@@ -149,6 +174,7 @@ def test_log_in_pause_with_confirmation_and_refuse_another_sites_forms(
             driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     with uvicorn_server("tests.middleware.site:app", env) as admin:
+        evening_visitors(admin)
         # 1. Not logged in: the board sends the browser to the login page.
         driver.get(f"{admin}/_daypart/")
         assert "/_daypart/login?next=/_daypart/" in driver.current_url
@@ -161,13 +187,25 @@ def test_log_in_pause_with_confirmation_and_refuse_another_sites_forms(
         driver.find_element(By.NAME, "password").send_keys(TOKEN)
         driver.find_element(By.CSS_SELECTOR, "button.primary").click()
 
-        # 2. The board, then the experiment.
+        # 2. The board, then the experiment, whose numbers are the API's.
         wait_for_text("evening-offer")
         assert driver.current_url == f"{admin}/_daypart/"
         assert "Ana Lyst" in driver.find_element(By.CLASS_NAME, "bar").text
         driver.find_element(By.LINK_TEXT, "evening-offer").click()
         wait_for_text("Rollout history")
         driver.save_screenshot(str(shots / "experiment-desktop.png"))
+        report = httpx.get(f"{admin}/_daypart/api/experiments/evening-offer", headers=BEARER)
+        pooled = driver.find_element(By.XPATH, "//h2[.='All segments pooled']/following::table")
+        shown = {
+            row.find_elements(By.TAG_NAME, "td")[0].text.split(" ")[0]: (
+                int(row.find_elements(By.TAG_NAME, "td")[1].text),
+                int(row.find_elements(By.TAG_NAME, "td")[2].text),
+            )
+            for row in pooled.find_elements(By.TAG_NAME, "tr")[1:]
+        }
+        api = {arm["name"]: (arm["visitors"], arm["conversions"]) for arm in report.json()["arms"]}
+        assert shown == api
+        assert sum(visitors for visitors, _ in api.values()) == EVENING_VISITORS
 
         # 3. Pause, through the confirmation step.
         driver.find_element(By.LINK_TEXT, "Pause…").click()

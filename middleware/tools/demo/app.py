@@ -55,6 +55,14 @@ button{background:#e76f51;color:#fff;border:0;padding:.7rem 1.2rem;border-radius
 rule <b>$rule</b>, variant <b>$variant</b>$arm</p></main></body></html>""")
 
 
+def _experiment_fact(experiment: str | None, arm: str | None) -> str:
+    if experiment is None:
+        return ""
+    if arm is None:  # not (yet) in the experiment: sees what control sees, is not counted
+        return f", experiment <b>{experiment}</b>: not enrolled, sees the control variant"
+    return f", experiment <b>{experiment}</b> arm <b>{arm}</b>"
+
+
 def _render(request: Request, title: str, tagline: str, body: str) -> HTMLResponse:
     decision = request.scope.get("state", {}).get("daypart")
     facts = {"device": "?", "local": "?", "dayparts": "-", "rule": "-", "variant": "-", "arm": ""}
@@ -65,9 +73,7 @@ def _render(request: Request, title: str, tagline: str, body: str) -> HTMLRespon
             "dayparts": ", ".join(sorted(decision.dayparts)) or "none",
             "rule": decision.rule or "none",
             "variant": decision.variant or "none",
-            "arm": f", experiment <b>{decision.experiment}</b> arm <b>{decision.arm}</b>"
-            if decision.experiment
-            else "",
+            "arm": _experiment_fact(decision.experiment, decision.arm),
         }
     return HTMLResponse(PAGE.substitute(title=title, tagline=tagline, body=body, **facts))
 
