@@ -7,7 +7,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Literal
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 from starlette.requests import cookie_parser
 from starlette.types import Scope
@@ -27,8 +29,10 @@ _NO_COOKIES: Mapping[str, str] = MappingProxyType({})
 COOKIE_CACHE_BYTES = 16 << 20
 _MAX_CACHED_COOKIE_HEADER = 1024
 # IANA zone names are at most 32 characters; a longer value is no zone, and is neither
-# unquoted nor looked up (the zone cache would keep it).
+# unquoted, looked up nor kept. The values seen (as sent: a cookie may be URL-encoded)
+# are remembered, 2,048 at most of at most 64 characters: some 350 KiB.
 _MAX_ZONE_VALUE = 64
+_ZONE_VALUES = 2048
 # Bytes of a parsed Cookie header beyond its strings: the mapping proxy and the tuple
 # cached, per cookie its two str headers, and per exposure mark its object and strings.
 _PARSED = 40 + 56
@@ -46,6 +50,8 @@ class Classifier:
         self.clock = clock
         self.convert = convert  # what Decision.convert calls
         self.minutes = MinuteCache()
+        # zone cookie or header value -> its zone, or False for a value that names none
+        self._zones: dict[str, ZoneInfo | Literal[False]] = {}
         self._cookie_cache: ByteBudgetCache[str, tuple[Mapping[str, str], VisitorCookie | None]] = (
             ByteBudgetCache(COOKIE_CACHE_BYTES, 8 * _MAX_CACHED_COOKIE_HEADER)
         )
@@ -71,11 +77,14 @@ class Classifier:
             self.cookies(cookie_header) if cookie_header else (_NO_COOKIES, None)
         )
         zone = rules.site_zone
+        zones = self._zones
         for from_cookie, source_name in rules.zone_sources:
             name = (cookies if from_cookie else headers).get(source_name)
-            if name and len(name) <= _MAX_ZONE_VALUE:
-                found = zone_named(unquote(name) if "%" in name else name)
-                if found is not None:
+            if name is not None:
+                found = zones.get(name)  # no call, no unquoting for a value seen before
+                if found is None:
+                    found = self._zone(name)
+                if found:
                     zone = found
                     break
         epoch = self.clock()
@@ -115,6 +124,15 @@ class Classifier:
             new_visitor,
         )
         return decision, context
+
+    def _zone(self, value: str) -> ZoneInfo | Literal[False]:
+        found: ZoneInfo | Literal[False] = False
+        if len(value) <= _MAX_ZONE_VALUE:
+            found = zone_named(unquote(value) if "%" in value else value) or False
+            if len(self._zones) >= _ZONE_VALUES:
+                self._zones.clear()
+            self._zones[value] = found
+        return found
 
     def cookies(self, header: str) -> tuple[Mapping[str, str], VisitorCookie | None]:
         """The cookies of a Cookie header and the verified visitor cookie among them.

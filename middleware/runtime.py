@@ -9,7 +9,8 @@ everything reading time asks (request path, evaluator, reports, admin).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,9 @@ class Runtime:
         visitor_rate, client_rate = settings.beacon_visitor_rate, settings.beacon_client_rate
         self.beacon_visitor_limit = None if visitor_rate is None else RateLimit(*visitor_rate)
         self.beacon_client_limit = None if client_rate is None else RateLimit(*client_rate)
+        # Rate limits run on real elapsed time, not ``clock``: a demo's frozen clock or a
+        # replay's must not stop the buckets from refilling (nor is a limit business time).
+        self.monotonic: Callable[[], float] = time.monotonic
 
     def serve(self, ruleset: RuleSet) -> None:
         """Swap in a new rule set (compiled first: a failure leaves the old one serving)."""

@@ -22,7 +22,8 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 from daypart.experiments.policy import Mark
 
@@ -61,8 +62,9 @@ def secret_list(secret: str | bytes | Sequence[str | bytes] | None) -> list[byte
 class VisitorCookie:
     visitor_id: str
     marks: tuple[Mark, ...] = ()
-    # Verified with an older secret only: set it again, signed with the current one.
-    resign: bool = field(default=False, compare=False)
+    # A class attribute, not a field: one more field would cost every cookie made on the
+    # request path a frozen-dataclass setattr. ``ResignedCookie`` says True.
+    resign: ClassVar[bool] = False
 
     def mark_for(self, code: str) -> Mark | None:
         for mark in self.marks:
@@ -73,6 +75,14 @@ class VisitorCookie:
     def with_mark(self, mark: Mark) -> VisitorCookie:
         kept = tuple(m for m in self.marks if m.code != mark.code)
         return VisitorCookie(self.visitor_id, (*kept, mark)[-MAX_MARKS:])
+
+
+class ResignedCookie(VisitorCookie):
+    """A cookie that verified with an older secret only: set it again, signed with the
+    current one (its copies, ``with_mark``, are plain ``VisitorCookie``)."""
+
+    __slots__ = ()
+    resign = True
 
 
 def _signature(key: bytes, payload: bytes) -> bytes:
@@ -125,4 +135,5 @@ class CookieSigner:
                 return None
             code, arm, device, daypart = found.groups()
             marks.append(Mark(code, arm, DEVICE_NAMES[device], daypart))
-        return VisitorCookie(parts[1], tuple(marks[-MAX_MARKS:]), resign)
+        kind = ResignedCookie if resign else VisitorCookie
+        return kind(parts[1], tuple(marks[-MAX_MARKS:]))

@@ -149,7 +149,8 @@ async def convert_endpoint(request: Request, runtime: Runtime) -> JSONResponse:
     if refused is not None:
         return problem(403, refused)
     # Before any work on the body: a flood from one address costs a dict lookup each.
-    limited = too_many(runtime.beacon_client_limit, client_key(request), runtime.clock(), "client")
+    now = runtime.monotonic()
+    limited = too_many(runtime.beacon_client_limit, client_key(request), now, "client")
     if limited is not None:
         return limited
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -179,7 +180,7 @@ async def convert_endpoint(request: Request, runtime: Runtime) -> JSONResponse:
     cookie = runtime.signer.load(cookies.get(runtime.settings.cookie_name))
     if cookie is None:
         return JSONResponse({"counted": 0}, status_code=202)
-    limited = too_many(runtime.beacon_visitor_limit, cookie.visitor_id, runtime.clock(), "visitor")
+    limited = too_many(runtime.beacon_visitor_limit, cookie.visitor_id, now, "visitor")
     if limited is not None:
         return limited
     counted = record_conversion(runtime, cookie.visitor_id, cookie.marks, goal_name, value)

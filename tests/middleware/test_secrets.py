@@ -74,8 +74,8 @@ def test_the_first_secret_signs_and_the_others_verify() -> None:
     rotated = CookieSigner([NEW, OLD])
     cookie = VisitorCookie(new_visitor_id())
     from_old = rotated.load(CookieSigner(OLD).dump(cookie))
-    assert from_old == cookie
     assert from_old is not None
+    assert (from_old.visitor_id, from_old.marks) == (cookie.visitor_id, cookie.marks)
     assert from_old.resign
     from_new = rotated.load(rotated.dump(cookie))
     assert from_new is not None
