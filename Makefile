@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # build/typecheck/daypart/, a tree of folder links (docs/development.md).
 TYPECHECK := build/typecheck
 
-.PHONY: demo test lint bench bench-instructions bench-served accuracy simulate load screenshots clean
+.PHONY: demo test lint bench bench-instructions bench-served accuracy simulate load memory screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ screenshots: $(VENV)/.deps-dev $(VENV)/.linked
 
 load: $(VENV)/.deps-dev $(VENV)/.linked
 	$(BIN)/python -m loadtests.load
+
+# A worker's RSS under 1,000,000 hostile requests (MEMORY_ARGS="--requests 100000" for less).
+memory: $(VENV)/.deps-dev $(VENV)/.linked
+	$(BIN)/python -m loadtests.memory $(MEMORY_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

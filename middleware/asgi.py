@@ -14,20 +14,21 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from daypart.experiments.store import store_from_url
+from daypart.experiments.store import SCHEMES, MemoryStore, store_from_url
 from daypart.experiments.store.base import Exposure, Segment, Store
 from daypart.middleware.background import Background
 from daypart.middleware.classify import Classifier
 from daypart.middleware.conversions import converter, record_response_goals
 from daypart.middleware.decide import decide
-from daypart.middleware.runtime import Runtime, Settings
+from daypart.middleware.runtime import Rate, Runtime, Settings
 from daypart.middleware.serve import ResponseHook, Serving
-from daypart.middleware.visitor import CookieSigner, VisitorCookie
+from daypart.middleware.visitor import CookieSigner, VisitorCookie, secret_list
+from daypart.rules.errors import Problem, RulesError
 from daypart.rules.glob import compile_globs, literal_prefix
 from daypart.rules.loader import load_rules
 from daypart.rules.localtime import Clock
@@ -44,9 +45,11 @@ class AdaptiveMiddleware:
 
     ``rules``: a rule file (reloaded when it changes) or a ``RuleSet``. ``store``: a store
     or its URL (default ``$DAYPART_STORE`` or ``memory://``). ``secret``: signs the visitor
-    cookie and the admin sessions (default ``$DAYPART_SECRET``). ``clock``: epoch seconds,
-    for tests and replays; everything that reads time asks it. ``admin_users``: named admin
-    users, a mapping of name to password hash or the path of a ``name:hash`` file (default
+    cookie and the admin sessions (default ``$DAYPART_SECRET``); a list, or a
+    comma-separated string, rotates: the first signs, the others still verify. Required
+    with a store shared by several workers. ``clock``: epoch seconds, for tests and replays;
+    everything that reads time asks it. ``admin_users``: named admin users, a mapping of
+    name to password hash or the path of a ``name:hash`` file (default
     ``$DAYPART_ADMIN_USERS``). The other keywords are ``Settings``.
     """
 
@@ -56,7 +59,7 @@ class AdaptiveMiddleware:
         *,
         rules: str | os.PathLike[str] | RuleSet,
         store: str | Store | None = None,
-        secret: str | None = None,
+        secret: str | Sequence[str] | None = None,
         clock: Clock = time.time,
         cookie_name: str = DEFAULTS.cookie_name,
         cookie_max_age: int = DEFAULTS.cookie_max_age,
@@ -73,6 +76,9 @@ class AdaptiveMiddleware:
         flush_interval: float = DEFAULTS.flush_interval,
         batch_size: int = DEFAULTS.batch_size,
         max_buffer: int = DEFAULTS.max_buffer,
+        beacon_origins: str | Sequence[str] | None = DEFAULTS.beacon_origins,
+        beacon_visitor_rate: Rate | None = DEFAULTS.beacon_visitor_rate,
+        beacon_client_rate: Rate | None = DEFAULTS.beacon_client_rate,
     ) -> None:
         self.app = app
         users = admin_users if admin_users is not None else os.environ.get("DAYPART_ADMIN_USERS")
@@ -96,30 +102,42 @@ class AdaptiveMiddleware:
             flush_interval=flush_interval,
             batch_size=batch_size,
             max_buffer=max_buffer,
+            beacon_origins=beacon_origins,
+            beacon_visitor_rate=beacon_visitor_rate,
+            beacon_client_rate=beacon_client_rate,
         )
         if isinstance(rules, RuleSet):
             rules_path: Path | None = None
             ruleset = rules
         else:
             rules_path = Path(rules)
-            ruleset = load_rules(rules_path)  # a broken file at start-up must fail loudly
+            ruleset = _load_at_start_up(rules_path)  # a broken file must fail loudly
         if store is None:
             store = os.environ.get("DAYPART_STORE", "memory://")
-        secret = secret or os.environ.get("DAYPART_SECRET")
-        if not secret:
+        keys = secret_list(secret) or secret_list(os.environ.get("DAYPART_SECRET"))
+        if not keys:
+            if _shared(store):
+                raise ValueError(
+                    "daypart: no secret for the visitor cookie, and the store is shared by "
+                    "workers: each worker would sign with its own random secret, and a "
+                    "visitor moving between workers would be counted again as a new one. "
+                    "Set DAYPART_SECRET (or pass secret=...) to the same random value of at "
+                    "least 16 bytes on every worker and host, e.g. the output of "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
             logger.warning(
                 "daypart: no secret configured (DAYPART_SECRET); using a random one, so "
-                "visitor cookies will not survive a restart or work across workers"
+                "visitor cookies will not survive a restart"
             )
-            secret = secrets.token_urlsafe(32)
+            keys = [secrets.token_urlsafe(32).encode()]
         self.runtime = runtime = Runtime(
             ruleset,
             rules_path=rules_path,
             store=store_from_url(store) if isinstance(store, str) else store,
-            signer=CookieSigner(secret),
+            signer=CookieSigner(keys),
             clock=clock,
             settings=settings,
-            secret=secret,
+            secret=keys[0].decode(),  # admin sessions: signed with the current secret
         )
         self.background = Background(runtime)
         self.classifier = Classifier(
@@ -201,7 +219,8 @@ class AdaptiveMiddleware:
         except KeyError:  # the first request of its kind
             self.runtime.counters.first_request(decision.device, decision.segment, decision.variant)
         visitor_id = decision.visitor_id
-        set_cookie = decision.tracked and (decision.new_visitor or new_mark is not None)
+        known = decision.cookie  # None for new visitors; resign: signed with an older secret
+        set_cookie = decision.tracked and (known is None or new_mark is not None or known.resign)
         if new_mark is not None and visitor_id is not None and decision.experiment is not None:
             runtime.recorder.add(
                 Exposure(
@@ -244,5 +263,27 @@ class AdaptiveMiddleware:
                 record_response_goals(runtime, decision, goals, status, headers)
 
         cookie = runtime.signer.dump(decision.cookie) if set_cookie and decision.cookie else None
-        private, secure = variant is not None, scope.get("scheme") == "https"
+        # A response that sets the visitor cookie is that visitor's alone, as is a variant:
+        # no shared cache may keep it (and hand one visitor's id to everyone).
+        private, secure = variant is not None or cookie is not None, scope.get("scheme") == "https"
         return inner_scope, self.serving.wrap(send, private, cookie, secure, on_response)
+
+
+def _shared(store: str | Store) -> bool:
+    """Whether several workers share the store (anything but ``memory://``)."""
+    if isinstance(store, str):
+        scheme = store.partition("://")[0].lower()
+        return SCHEMES.get(scheme, MemoryStore) is not MemoryStore  # unknown: StoreError later
+    return not isinstance(store, MemoryStore)
+
+
+def _load_at_start_up(path: Path) -> RuleSet:
+    """``load_rules``, with anything it raises beyond ``RulesError`` (a bug, a file that
+    exhausts the parser) turned into one that names the file."""
+    try:
+        return load_rules(path)
+    except RulesError:
+        raise
+    except Exception as exc:
+        message = f"the rule file could not be loaded: {type(exc).__name__}: {exc}"
+        raise RulesError([Problem(str(path), 1, 1, message)]) from exc

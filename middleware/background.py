@@ -3,12 +3,16 @@ rollout state in the store, and (on one worker at a time) evaluating the gates.
 
 Started by the ASGI lifespan, or lazily by the first request on servers that do not run
 the lifespan. Nothing here runs on the request path.
+
+A store that is down is reported to the recorder's ``StoreOutage`` (one line when it goes
+down, a summary every few minutes, one when it is back), never logged per attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +33,9 @@ class Background:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._rules_stamp: tuple[int, int] | None = self._stamp()
+        # The digest of a file that failed to load: while the rules are broken, a file
+        # rewritten within the same mtime tick and at the same size is still retried.
+        self._failed_digest: bytes | None = None
 
     def ensure_started(self) -> None:
         """Start on the running loop if not yet running there (cheap when running)."""
@@ -96,22 +103,40 @@ class Background:
         """Make the next ``reload`` read the file even if it looks unchanged."""
         self._rules_stamp = None
 
+    def _digest(self) -> bytes | None:
+        path = self.runtime.rules_path
+        try:
+            return None if path is None else hashlib.blake2b(path.read_bytes()).digest()
+        except OSError:
+            return None
+
     async def reload(self) -> bool:
-        """Load the rule file if it changed. A broken file keeps the last good rules."""
+        """Load the rule file if it changed. A broken file keeps the last good rules; the
+        next change is tried again."""
         runtime = self.runtime
         path = runtime.rules_path
         stamp = self._stamp()
-        if path is None or stamp == self._rules_stamp:
+        if path is None:
+            return False
+        unchanged = stamp == self._rules_stamp
+        if unchanged and (self._failed_digest is None or self._digest() == self._failed_digest):
             return False
         self._rules_stamp = stamp
+        self._failed_digest = None
         try:
             ruleset = await asyncio.to_thread(load_rules, path)
             runtime.serve(ruleset)
         except RulesError as exc:
+            self._failed_digest = self._digest()
             runtime.rules_error = str(exc)
             runtime.counters.reload_errors += 1
+            cause = exc.__cause__
             logger.error(
-                "daypart: %s not reloaded, the last good rules keep serving:\n%s", path, exc
+                "daypart: %s not reloaded, the last good rules keep serving:\n%s",
+                path,
+                exc,
+                # a compiler failure's traceback helps whoever reports it; a typo's does not
+                exc_info=exc if cause is not None and not isinstance(cause, OSError) else None,
             )
             return False
         except OSError as exc:
@@ -120,6 +145,7 @@ class Background:
             logger.error("daypart: %s could not be read: %s", path, exc)
             return False
         except Exception as exc:  # anything else failing in loading or compiling
+            self._failed_digest = self._digest()
             runtime.rules_error = f"{path}: {type(exc).__name__}: {exc}"
             runtime.counters.reload_errors += 1
             logger.exception("daypart: %s not reloaded, the last good rules keep serving", path)
@@ -130,14 +156,16 @@ class Background:
 
     async def refresh_states(self) -> None:
         runtime = self.runtime
+        outage = runtime.recorder.outage
         states: dict[str, RolloutState] = {}
         for name in runtime.rules.policies.by_name:
             try:
                 raw = await runtime.store.get_state(name)
             except StoreError as exc:
-                logger.debug("daypart: rollout state not refreshed: %s", exc)
                 runtime.counters.state_read_errors += 1
+                outage.failed(exc, "reading rollout states")
                 return  # keep serving the states we know
+            outage.succeeded()
             if raw is not None:
                 try:
                     states[name] = RolloutState.from_dict(raw)
@@ -149,11 +177,17 @@ class Background:
         """Run the gates once (if this worker holds the evaluator lock) and follow them."""
         runtime = self.runtime
         counters = runtime.counters
+        outage = runtime.recorder.outage
         try:
             evaluations = await runtime.evaluator.run_once(runtime.rules.ruleset)
+        except StoreError as exc:  # the gates wait for the store; no traceback a minute
+            counters.evaluated("failed")
+            outage.failed(exc, "running the gates")
+            return
         except Exception:
             counters.evaluated("failed")
             raise
+        outage.succeeded()
         if evaluations is None:
             counters.evaluated("skipped")  # another worker holds the evaluator lock
             return

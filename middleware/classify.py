@@ -4,13 +4,17 @@ cookie) and consent. No side effects; what it caches depends only on the request
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Literal
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
+from daypart.middleware.bounded import ByteBudgetCache, str_bytes
 from daypart.middleware.compiled_rules import CompiledRules
 from daypart.middleware.consent import opted_out
 from daypart.middleware.decision import Converter, Decision
@@ -20,8 +24,21 @@ from daypart.rules.device import device_class
 from daypart.rules.localtime import Clock, MinuteCache, zone_named
 
 _NO_COOKIES: Mapping[str, str] = MappingProxyType({})
-_COOKIE_CACHE_SIZE = 8192
+# Verified Cookie headers kept, in bytes (header, parsed cookies, visitor cookie): some
+# 8,000 returning visitors with a few cookies each. Longer headers are parsed each time.
+COOKIE_CACHE_BYTES = 16 << 20
 _MAX_CACHED_COOKIE_HEADER = 1024
+# IANA zone names are at most 32 characters; a longer value is no zone, and is neither
+# unquoted, looked up nor kept. The values seen (as sent: a cookie may be URL-encoded)
+# are remembered, 2,048 at most of at most 64 characters: some 350 KiB.
+_MAX_ZONE_VALUE = 64
+_ZONE_VALUES = 2048
+# Bytes of a parsed Cookie header beyond its strings: the mapping proxy and the tuple
+# cached, per cookie its two str headers, and per exposure mark its object and strings.
+_PARSED = 40 + 56
+_PER_COOKIE = 2 * 49 + 8
+_VISITOR = 48 + 65 + 40
+_PER_MARK = 8 + 48 + 4 * 64
 
 
 class Classifier:
@@ -33,7 +50,11 @@ class Classifier:
         self.clock = clock
         self.convert = convert  # what Decision.convert calls
         self.minutes = MinuteCache()
-        self._cookie_cache: dict[str, tuple[Mapping[str, str], VisitorCookie | None]] = {}
+        # zone cookie or header value -> its zone, or False for a value that names none
+        self._zones: dict[str, ZoneInfo | Literal[False]] = {}
+        self._cookie_cache: ByteBudgetCache[str, tuple[Mapping[str, str], VisitorCookie | None]] = (
+            ByteBudgetCache(COOKIE_CACHE_BYTES, 8 * _MAX_CACHED_COOKIE_HEADER)
+        )
 
     def classify(self, scope: Scope, rules: CompiledRules) -> tuple[Decision, Context]:
         headers: dict[str, str] = {}
@@ -56,11 +77,14 @@ class Classifier:
             self.cookies(cookie_header) if cookie_header else (_NO_COOKIES, None)
         )
         zone = rules.site_zone
+        zones = self._zones
         for from_cookie, source_name in rules.zone_sources:
             name = (cookies if from_cookie else headers).get(source_name)
-            if name:
-                found = zone_named(unquote(name) if "%" in name else name)
-                if found is not None:
+            if name is not None:
+                found = zones.get(name)  # no call, no unquoting for a value seen before
+                if found is None:
+                    found = self._zone(name)
+                if found:
                     zone = found
                     break
         epoch = self.clock()
@@ -101,6 +125,15 @@ class Classifier:
         )
         return decision, context
 
+    def _zone(self, value: str) -> ZoneInfo | Literal[False]:
+        found: ZoneInfo | Literal[False] = False
+        if len(value) <= _MAX_ZONE_VALUE:
+            found = zone_named(unquote(value) if "%" in value else value) or False
+            if len(self._zones) >= _ZONE_VALUES:
+                self._zones.clear()
+            self._zones[value] = found
+        return found
+
     def cookies(self, header: str) -> tuple[Mapping[str, str], VisitorCookie | None]:
         """The cookies of a Cookie header and the verified visitor cookie among them.
 
@@ -109,10 +142,14 @@ class Classifier:
         read-only (MappingProxyType)."""
         found = self._cookie_cache.get(header)
         if found is None:
-            cookies = MappingProxyType(cookie_parser(header))
-            found = (cookies, self.signer.load(cookies.get(self.cookie_name)))
+            parsed = cookie_parser(header)
+            cookies = MappingProxyType(parsed)
+            visitor = self.signer.load(cookies.get(self.cookie_name))
+            found = (cookies, visitor)
             if len(header) <= _MAX_CACHED_COOKIE_HEADER:
-                if len(self._cookie_cache) >= _COOKIE_CACHE_SIZE:
-                    self._cookie_cache.clear()
-                self._cookie_cache[header] = found
+                size = 2 * str_bytes(header) + sys.getsizeof(parsed) + _PARSED
+                size += _PER_COOKIE * len(parsed)
+                if visitor is not None:
+                    size += _VISITOR + _PER_MARK * len(visitor.marks)
+                self._cookie_cache.remember(header, found, size)
         return found

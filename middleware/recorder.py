@@ -4,6 +4,14 @@ A request never waits for the store. Records are written at least once: a batch 
 fails is retried with exponential backoff, and re-applying a record is harmless because
 the store de-duplicates every exposure and conversion per visitor. The buffer is bounded;
 a record that does not fit is dropped *and counted*, never lost silently.
+
+A conversion this worker already buffered (same visitor, experiment and goal) is a
+replay: the store would count it once anyway, so it is dropped before it takes a buffer
+slot (and a store write). Otherwise one cookie replayed during an outage could fill the
+buffer and push real records out. The memory of recent conversions is bounded in bytes.
+
+An outage is logged by ``StoreOutage``: one line when the store goes down, a summary
+every few minutes, one line when it is back; never one line per retry.
 """
 
 from __future__ import annotations
@@ -16,10 +24,18 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from daypart.experiments.store.base import Record, Store
+from daypart.experiments.store.base import Conversion, Record, Store
 from daypart.experiments.store.errors import StoreError
+from daypart.middleware.bounded import RecentKeys
+from daypart.middleware.outage import StoreOutage
 
 logger = logging.getLogger("daypart.recorder")
+
+REPLAY_MEMORY_BYTES = 4 << 20
+# One remembered conversion: the dict entry, a 3-tuple key, the visitor id of up to 32
+# characters (experiment and goal names are the rule set's own strings): some 10,000 to
+# 20,000 of the latest conversions.
+_REPLAY_ENTRY = 56 + 64 + 81
 
 
 @dataclass(slots=True)
@@ -27,6 +43,7 @@ class RecorderStats:
     written: int = 0  # records the store applied or recognised as duplicates
     duplicates: int = 0
     dropped: int = 0  # did not fit in the buffer
+    replays: int = 0  # conversions this worker had already buffered: never written twice
     batches: int = 0  # store round trips that succeeded
     failures: int = 0  # store round trips that failed (and will be retried)
     last_error: str | None = None
@@ -44,6 +61,7 @@ class Recorder:
         interval: float = 0.5,
         max_buffer: int = 200_000,
         max_backoff: float = 10.0,
+        replay_memory: int = REPLAY_MEMORY_BYTES,
     ) -> None:
         if batch_size < 1 or max_buffer < batch_size:
             raise ValueError("need 1 <= batch_size <= max_buffer")
@@ -58,8 +76,18 @@ class Recorder:
         self._flushing = asyncio.Lock()
         # Told of every batch the store took and how long it took (the metrics' counters).
         self.on_batch: Callable[[Sequence[Record], float], None] | None = None
+        self._converted: RecentKeys[tuple[str, str, str], bool] = RecentKeys(
+            replay_memory, _REPLAY_ENTRY
+        )
+        self.outage = StoreOutage(lambda: len(self._buffer))
 
     def add(self, record: Record) -> None:
+        converted = None
+        if type(record) is Conversion:
+            converted = (record.experiment, record.visitor, record.goal)
+            if self._converted.get(converted):
+                self.stats.replays += 1
+                return
         if len(self._buffer) >= self.max_buffer:
             self.stats.dropped += 1
             if self.stats.dropped == 1 or self.stats.dropped % 10_000 == 0:
@@ -70,6 +98,8 @@ class Recorder:
                 )
             return
         self._buffer.append(record)
+        if converted is not None:
+            self._converted.put(converted, True)
         if self._wake is not None and len(self._buffer) >= self.batch_size:
             self._wake.set()
 
@@ -79,7 +109,7 @@ class Recorder:
 
     async def flush(self, *, full_batches_only: bool = False) -> None:
         """Write everything buffered now (or only whole batches, leaving a remainder for
-        the next round); raises StoreError if the store fails."""
+        the next round); raises StoreError if the store fails. Reports to ``outage``."""
         async with self._flushing:
             while len(self._buffer) >= (self.batch_size if full_batches_only else 1):
                 batch = [self._buffer[i] for i in range(min(self.batch_size, len(self._buffer)))]
@@ -89,7 +119,9 @@ class Recorder:
                 except StoreError as exc:
                     self.stats.failures += 1
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    self.outage.failed(exc, "writing records")
                     raise
+                self.outage.succeeded()
                 # Only now are they safe: records added meanwhile sit behind this batch.
                 for _ in batch:
                     self._buffer.popleft()
@@ -116,14 +148,6 @@ class Recorder:
                 # Woken by a full batch: send whole batches only, so that a busy site makes
                 # one round trip per batch_size records; on the interval, send everything.
                 await self.flush(full_batches_only=woken)
-                if backoff:
-                    logger.warning("daypart: store reachable again; buffer flushed")
                 backoff = 0.0
-            except StoreError as exc:
+            except StoreError:  # logged by self.outage: once, then every few minutes
                 backoff = min(self.max_backoff, max(0.2, backoff * 2))
-                logger.warning(
-                    "daypart: store write failed (%s); %d records kept, retry in %.1f s",
-                    exc,
-                    len(self._buffer),
-                    backoff,
-                )

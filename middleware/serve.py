@@ -11,6 +11,9 @@ from starlette.types import Message, Send
 from daypart.middleware.headers import make_private, merge_vary
 
 _HEADER_CACHE_SIZE = 256
+# The merges are keyed by the app's own Vary / Cache-Control values, which a site sends
+# few of; an app that echoes request data there must not grow memory by it.
+_MAX_CACHED_HEADER = 512
 
 ResponseHook = Callable[[int, list[tuple[bytes, bytes]]], None]
 
@@ -59,16 +62,39 @@ class Serving:
         """Add our Vary names and ``private`` to the app's own headers, in place. Both merges
         depend only on the app's value, so they are remembered (a site sends few values)."""
         vary_at = cache_at = -1
+        repeated = False
         for index, (name, _) in enumerate(headers):  # ASGI: names are lower-case
-            if name == b"vary" and vary_at < 0:
-                vary_at = index
-            elif name == b"cache-control" and cache_at < 0:
-                cache_at = index
+            if name == b"vary":
+                if vary_at < 0:
+                    vary_at = index
+                else:
+                    repeated = True
+            elif name == b"cache-control":
+                if cache_at < 0:
+                    cache_at = index
+                else:
+                    repeated = True
+        if repeated:  # rare: one header of each, or a later "public" would undo "private"
+            _combine(headers, b"vary")
+            _combine(headers, b"cache-control")
+            names = [name for name, _ in headers]
+            vary_at = names.index(b"vary") if b"vary" in names else -1
+            cache_at = names.index(b"cache-control") if b"cache-control" in names else -1
         _merge_into(headers, vary_at, b"vary", self._vary_cache, self._merged_vary)
         _merge_into(headers, cache_at, b"cache-control", self._private_cache, _merged_private)
 
     def _merged_vary(self, existing: bytes) -> bytes:
         return merge_vary(existing.decode("latin-1"), self.vary).encode("latin-1")
+
+
+def _combine(headers: list[tuple[bytes, bytes]], name: bytes) -> None:
+    """Fold every ``name`` header into the first, in place (a list header: its values
+    join with ", ")."""
+    at = [index for index, (n, _) in enumerate(headers) if n == name]
+    if len(at) > 1:
+        headers[at[0]] = (name, b", ".join(headers[index][1] for index in at))
+        for index in reversed(at[1:]):
+            del headers[index]
 
 
 def _merged_private(existing: bytes) -> bytes:
@@ -86,9 +112,10 @@ def _merge_into(
     merged = cache.get(existing)
     if merged is None:
         merged = merge(existing)
-        if len(cache) >= _HEADER_CACHE_SIZE:
-            cache.clear()
-        cache[existing] = merged
+        if len(existing) <= _MAX_CACHED_HEADER:
+            if len(cache) >= _HEADER_CACHE_SIZE:
+                cache.clear()
+            cache[existing] = merged
     if index >= 0:
         headers[index] = (name, merged)
     else:

@@ -7,9 +7,15 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from daypart.middleware.bounded import ByteBudgetCache, str_bytes
 from daypart.rules.model import Variant
 
-_REWRITE_CACHE_SIZE = 4096
+# Rewritten paths kept per variant, in bytes (path, rewritten path, raw path and the
+# entry): about 4,000 paths of 60 characters. A path longer than a real page's is
+# rewritten on every request instead of pushing out the site's own paths.
+REWRITE_CACHE_BYTES = 1 << 20
+_MAX_CACHED_REWRITE = 2048  # bytes of one entry
+_PAIR = 56  # the (rewritten path, raw path) tuple
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -20,8 +26,11 @@ class CompiledVariant:
     headers: tuple[tuple[bytes, bytes], ...]
     header_names: frozenset[bytes]
     changes_request: bool  # a rewrite or request headers: the app gets a changed scope
-    # path -> (rewritten path, raw_path); the rule set's lifetime, bounded
-    rewrites: dict[str, tuple[str, bytes]] = field(default_factory=dict, compare=False)
+    # path -> (rewritten path, raw_path); the rule set's lifetime, bounded in bytes
+    rewrites: ByteBudgetCache[str, tuple[str, bytes]] = field(
+        default_factory=lambda: ByteBudgetCache(REWRITE_CACHE_BYTES, _MAX_CACHED_REWRITE),
+        compare=False,
+    )
 
     @classmethod
     def build(cls, variant: Variant) -> CompiledVariant:
@@ -38,15 +47,17 @@ class CompiledVariant:
         )
 
     def _rewrite(self, path: str) -> tuple[str, bytes]:
-        # Sites have few distinct paths per variant: remember them (bounded).
+        # Sites have few distinct paths per variant: remember them (bounded in bytes).
         cache = self.rewrites
         found = cache.get(path)
         if found is None:
             rewritten = self.rewritten_path(path)
-            found = (rewritten, quote(rewritten).encode("ascii"))
-            if len(cache) >= _REWRITE_CACHE_SIZE:
-                cache.clear()
-            cache[path] = found
+            # surrogateescape: a server may hand over undecodable bytes as lone surrogates
+            raw = quote(rewritten, errors="surrogateescape").encode("ascii")
+            found = (rewritten, raw)
+            cache.remember(
+                path, found, str_bytes(path) + str_bytes(rewritten) + str_bytes(raw) + _PAIR
+            )
         return found
 
     def rewritten_path(self, path: str) -> str:

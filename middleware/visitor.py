@@ -8,6 +8,10 @@ counted in the arm and segment of the exposure. The store de-duplicates exposure
 so a lost mark costs one harmless write, never a double count. The signature is
 HMAC-SHA256 (truncated to 128 bits) over everything before it; anything that does not
 verify is treated as no cookie: a new visitor, never an error.
+
+Secrets rotate: the signer takes a list whose first secret signs and whose others still
+verify. A cookie that verifies only with an older secret is marked ``resign``, and the
+middleware sets it again, signed with the first, on that response.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from daypart.experiments.policy import Mark
 
 VERSION = "1"
 MAX_MARKS = 16  # oldest marks are dropped first; the store's de-dup keeps counts exact
 MAX_COOKIE_CHARS = 1024
+MIN_SECRET_BYTES = 16
 _NAME = r"[a-z][a-z0-9_-]{0,63}"
 _MARK = re.compile(rf"([A-Za-z0-9_-]{{8}}):({_NAME}):([mtd]):({_NAME})")
 _ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
@@ -41,10 +48,25 @@ def encode_mark(mark: Mark) -> str:
     return f"{mark.code}:{mark.arm}:{DEVICE_CODES[mark.device]}:{mark.daypart}"
 
 
+def secret_list(secret: str | bytes | Sequence[str | bytes] | None) -> list[bytes]:
+    """The secrets in a ``secret`` option or ``DAYPART_SECRET``: a list as given, or a
+    comma-separated string (spaces around each secret ignored); the first one signs."""
+    if secret is None:
+        return []
+    if isinstance(secret, str):
+        return [part.strip().encode() for part in secret.split(",") if part.strip()]
+    if isinstance(secret, bytes):
+        return [secret] if secret else []
+    return [s.encode() if isinstance(s, str) else s for s in secret if s]
+
+
 @dataclass(frozen=True, slots=True)
 class VisitorCookie:
     visitor_id: str
     marks: tuple[Mark, ...] = ()
+    # A class attribute, not a field: one more field would cost every cookie made on the
+    # request path a frozen-dataclass setattr. ``ResignedCookie`` says True.
+    resign: ClassVar[bool] = False
 
     def mark_for(self, code: str) -> Mark | None:
         for mark in self.marks:
@@ -57,31 +79,54 @@ class VisitorCookie:
         return VisitorCookie(self.visitor_id, (*kept, mark)[-MAX_MARKS:])
 
 
+class ResignedCookie(VisitorCookie):
+    """A cookie that verified with an older secret only: set it again, signed with the
+    current one (its copies, ``with_mark``, are plain ``VisitorCookie``)."""
+
+    __slots__ = ()
+    resign = True
+
+
+def _signature(key: bytes, payload: bytes) -> bytes:
+    digest = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=")
+
+
 class CookieSigner:
-    """Signs and verifies visitor cookies. Verification is not cached here: the middleware
-    remembers the result per Cookie header, which a returning visitor repeats."""
+    """Signs visitor cookies with the first secret and verifies them with any (rotation).
+    Verification is not cached here: the middleware remembers the result per Cookie
+    header, which a returning visitor repeats."""
 
-    def __init__(self, secret: str | bytes) -> None:
-        key = secret.encode() if isinstance(secret, str) else secret
-        if len(key) < 16:
-            raise ValueError("the cookie secret must be at least 16 bytes")
-        self._key = key
-
-    def _sign(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    def __init__(self, secret: str | bytes | Sequence[str | bytes]) -> None:
+        keys = secret_list(secret)
+        if not keys:
+            raise ValueError("no cookie secret given")
+        for number, key in enumerate(keys, 1):
+            if len(key) < MIN_SECRET_BYTES:
+                which = "" if len(keys) == 1 else f" (secret {number} of {len(keys)})"
+                raise ValueError(
+                    f"the cookie secret must be at least {MIN_SECRET_BYTES} bytes{which}"
+                )
+        self._key = keys[0]
+        self._older_keys = tuple(keys[1:])
 
     def dump(self, cookie: VisitorCookie) -> str:
         marks = "/".join(encode_mark(mark) for mark in cookie.marks)
         payload = f"{VERSION}.{cookie.visitor_id}.{marks}"
-        return f"{payload}.{self._sign(payload)}"
+        return f"{payload}.{_signature(self._key, payload.encode()).decode()}"
 
     def load(self, value: str | None) -> VisitorCookie | None:
         if not value or len(value) > MAX_COOKIE_CHARS:
             return None
         payload, _, signature = value.rpartition(".")
-        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            return None
+        # surrogatepass: any str encodes (a forged one then fails to verify, never raises)
+        signed = payload.encode("utf-8", "surrogatepass")
+        given = signature.encode("utf-8", "surrogatepass")
+        resign = False
+        if not hmac.compare_digest(given, _signature(self._key, signed)):
+            if not any(hmac.compare_digest(given, _signature(k, signed)) for k in self._older_keys):
+                return None
+            resign = True
         parts = payload.split(".")
         if len(parts) != 3 or parts[0] != VERSION or not _ID.fullmatch(parts[1]):
             return None
@@ -92,4 +137,5 @@ class CookieSigner:
                 return None
             code, arm, device, daypart = found.groups()
             marks.append(Mark(code, arm, DEVICE_NAMES[device], daypart))
-        return VisitorCookie(parts[1], tuple(marks[-MAX_MARKS:]))
+        kind = ResignedCookie if resign else VisitorCookie
+        return kind(parts[1], tuple(marks[-MAX_MARKS:]))
