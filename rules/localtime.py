@@ -66,11 +66,13 @@ def zone_named(name: str) -> ZoneInfo | None:
     Cheap enough for values visitors send: a dict lookup when seen before; else a length
     check and a set lookup before ZoneInfo is asked, and the answer is kept (bounded).
     """
+    if len(name) > _MAX_ZONE_NAME:
+        return None  # never kept: the cache is bounded in entries, so in bytes only so
     found = _zones.get(name)
     if found is not None or name in _zones:
         return found
     zone: ZoneInfo | None = None
-    if len(name) <= _MAX_ZONE_NAME and _ZONE_NAME.fullmatch(name) and name in zone_names():
+    if _ZONE_NAME.fullmatch(name) and name in zone_names():
         try:
             zone = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -42,6 +42,7 @@ SCHEMAS: dict[str, Any] = {
                     "written": {"type": "integer", "minimum": 0},
                     "duplicates": {"type": "integer", "minimum": 0},
                     "dropped": {"type": "integer", "minimum": 0},
+                    "replays": {"type": "integer", "minimum": 0},
                     "batches": {"type": "integer", "minimum": 0},
                     "failures": {"type": "integer", "minimum": 0},
                     "last_error": STRING_OR_NULL,
@@ -352,8 +353,10 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         "202": _json("accepted", "Counted"),
                         "400": _json("bad body", "Error"),
                         "413": _json("body too large", "Error"),
+                        "403": _json("a page of an origin beacon_origins does not allow", "Error"),
                         "415": _json("wrong content type", "Error"),
                         "422": _json("unknown or non-beacon goal", "Error"),
+                        "429": _json("too many beacons from this visitor or client", "Error"),
                     },
                 }
             },
