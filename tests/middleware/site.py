@@ -10,7 +10,7 @@ import os
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from daypart.middleware import AdaptiveMiddleware, decision_of
@@ -32,11 +32,22 @@ async def confirm(request: Request) -> Response:
     return Response("booked", headers={"X-Order-Value": request.query_params.get("v", "100")})
 
 
+async def zone_page(request: Request) -> Response:
+    """A page that loads the time-zone script and says in which zone it was decided."""
+    decision = decision_of(request)
+    zone = "none" if decision is None else decision.zone.key
+    return HTMLResponse(
+        "<!doctype html><html><head><script src='/_daypart/tz.js'></script></head>"
+        f"<body><p id='zone'>{zone}</p></body></html>"
+    )
+
+
 def build() -> AdaptiveMiddleware:
     site = Starlette(
         routes=[
             Route("/checkout/confirm", confirm, methods=["POST"]),
             Route("/booking/checkout/confirm", confirm, methods=["POST"]),
+            Route("/{rest:path}/zone.html", zone_page),
             Route("/{rest:path}", page, methods=["GET", "POST"]),
         ]
     )
