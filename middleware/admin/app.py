@@ -435,7 +435,11 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
         )
         return html(content)
 
-    async def confirm(request: Request, principal: Principal) -> Response:
+    def page_target(
+        request: Request, principal: Principal
+    ) -> tuple[Experiment, Action, str] | Response:
+        """The experiment and action a page's URL names, and the page to go back to; or
+        the 404 page saying which is unknown."""
         found = experiment_or_404(request, as_page=True)
         if isinstance(found, Response):
             return found
@@ -444,6 +448,13 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
         if verb is None:
             message = f"unknown action; expected one of {', '.join(ACTIONS)}"
             return html(message_page(prefix, "Not found", message, viewer(principal), back), 404)
+        return found, verb, back
+
+    async def confirm(request: Request, principal: Principal) -> Response:
+        target = page_target(request, principal)
+        if isinstance(target, Response):
+            return target
+        found, verb, back = target
         if principal.csrf is None:
             message = (
                 "HTTP Basic and the bearer token may read but not act from the pages: "
@@ -508,14 +519,10 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
     async def page_action(
         request: Request, principal: Principal, form: Mapping[str, str]
     ) -> Response:
-        found = experiment_or_404(request, as_page=True)
-        if isinstance(found, Response):
-            return found
-        verb = as_action(request.path_params["action"])
-        back = f"{prefix}/experiments/{found.name}"
-        if verb is None:
-            message = f"unknown action; expected one of {', '.join(ACTIONS)}"
-            return html(message_page(prefix, "Not found", message, viewer(principal), back), 404)
+        target = page_target(request, principal)
+        if isinstance(target, Response):
+            return target
+        found, verb, back = target
         reason = form.get("reason", "").strip() or f"{verb} from the admin pages"
         result = await perform(found, verb, principal.actor, reason, form.get("winner") or None)
         if isinstance(result, tuple):

@@ -13,7 +13,6 @@ Screenshots of the login and experiment pages (desktop and a 390×844 phone) go 
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -24,23 +23,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser import chromium, needs_chromium
 from tests.middleware.conftest import LAPTOP, RULES
 from tests.redis_server import free_port
 from tests.servers import uvicorn_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 TOKEN = "browser-token-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 EXPERIMENT = "/_daypart/experiments/evening-offer"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 def attack_page(admin: str) -> bytes:
@@ -84,26 +76,8 @@ def evil_site() -> Iterator[tuple[int, list[bytes]]]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1280,900",
-        "--lang=en",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(15)
-    try:
+    with chromium("--window-size=1280,900", "--lang=en") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 EVENING_VISITORS = 12
@@ -120,7 +94,7 @@ def evening_visitors(admin: str) -> None:
             f"{admin}/destinations/kyoto",
             headers={"User-Agent": LAPTOP, "Cookie": f"tz={zone}"},
         ).raise_for_status()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the recorder flushes every half second
         report = httpx.get(f"{admin}/_daypart/api/experiments/evening-offer", headers=BEARER)
         if report.json()["visitors"] == EVENING_VISITORS:
@@ -160,7 +134,7 @@ def test_log_in_pause_with_confirmation_and_refuse_another_sites_forms(
 
     def wait_for_text(text: str) -> None:
         # the old page's body goes stale while the next one loads: look again
-        WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d: text in d.find_element(By.TAG_NAME, "body").text
         )
 
