@@ -146,8 +146,13 @@ def _simulate(args: argparse.Namespace) -> int:
         channel_share=args.channel_share,
         max_days=args.days,
         seed=args.seed,
+        truth=None if args.truth is None else Path(args.truth),
     )
-    result = asyncio.run(simulate(config))
+    try:
+        result = asyncio.run(simulate(config))
+    except ValueError as exc:  # an impossible truth or setting: say which, no traceback
+        print(f"daypart simulate: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -225,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--days", type=int, default=60)
     simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument(
+        "--truth", help="YAML: true rates per arm, for everyone and per device × daypart"
+    )
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(run=_simulate)
 

@@ -18,9 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daypart.experiments.errors import ExperimentMisuse
-from daypart.experiments.pooling import arm_totals
+from daypart.experiments.pooling import arm_totals, segments_of
 from daypart.experiments.store.memory import MemoryStore
 from daypart.middleware.asgi import AdaptiveMiddleware
+from daypart.middleware.tools.truth import Truth, load_truth, uniform
 from daypart.rules.loader import load_rules
 from daypart.rules.model import Experiment, Gates, Rule, RuleSet
 
@@ -46,6 +47,7 @@ class SimulationConfig:
     seed: int = 1
     channel_share: float = 0.05  # visitors carrying an audience stage's header/cookie/query
     gates: Gates | None = None  # override the rule file's gates (for tuning)
+    truth: Path | None = None  # true rates per arm and segment (a file); else base × uplift
 
 
 @dataclass(slots=True)
@@ -56,8 +58,9 @@ class SimulationResult:
     visitors: int  # all visitors simulated in the segment
     exposures: dict[str, int] = field(default_factory=dict)
     conversions: dict[str, int] = field(default_factory=dict)
-    true_rates: dict[str, float] = field(default_factory=dict)
+    true_rates: dict[str, float] = field(default_factory=dict)  # the truth's base rates
     history: list[str] = field(default_factory=list)
+    segments: list[dict[str, Any]] = field(default_factory=list)  # per device × daypart
 
     @property
     def shipped(self) -> str | None:
@@ -66,7 +69,10 @@ class SimulationResult:
         )
 
     def worse_arm_exposures(self) -> int:
-        """Visitors the experiment showed an arm with a lower true rate than the best."""
+        """Visitors the experiment showed an arm with a lower true rate than the best, in
+        the segment they were shown it in."""
+        if self.segments:
+            return sum(int(segment["worse_arm_exposures"]) for segment in self.segments)
         best = max(self.true_rates.values())
         return sum(n for arm, n in self.exposures.items() if self.true_rates[arm] < best)
 
@@ -102,7 +108,8 @@ class _App:
         status = 200
         headers = [(b"content-type", b"text/plain")]
         if scope["method"] == "POST":
-            headers.append((b"x-order-value", b"100"))
+            value = next((v for n, v in scope["headers"] if n == b"x-sim-value"), b"100")
+            headers.append((b"x-order-value", value))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
@@ -147,6 +154,19 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
         ruleset = _with_experiment(ruleset, experiment)
     rule = _rule_for(ruleset, experiment.name)
     goal = ruleset.goals[experiment.goal]
+    if config.max_days < 1 or config.visitors_per_day < 1:
+        raise ValueError(
+            f"days {config.max_days} and visitors per day {config.visitors_per_day}: "
+            "expected at least 1 of each"
+        )
+    if not 0.0 <= config.channel_share <= 1.0:
+        raise ValueError(f"channel share {config.channel_share!r}: expected a share from 0 to 1")
+    names = [arm.name for arm in experiment.arms]
+    truth = (
+        uniform(names, config.base_rate, config.uplift)
+        if config.truth is None
+        else load_truth(config.truth, names, list(ruleset.dayparts))
+    )
     rng = random.Random(config.seed)
     zone = ZoneInfo(ruleset.site.timezone)
     clock = [datetime.fromisoformat(START).replace(tzinfo=zone).timestamp()]
@@ -159,10 +179,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
         clock=lambda: clock[0],
         evaluate_interval=None,
     )
-    rates = {
-        arm.name: config.base_rate * (1.0 if i == 0 else 1.0 + config.uplift)
-        for i, arm in enumerate(experiment.arms)
-    }
+    rates = dict(truth.base)
     devices = sorted(rule.when.device or {"desktop"} - {"bot"})
     devices = [d for d in devices if d in AGENTS] or ["desktop"]
     windows = _windows(ruleset, rule)
@@ -184,7 +201,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
                     clock[0] = next_hour
                     if await _evaluate(app, result):
                         return await _finish(
-                            result, store, experiment, clock[0] - start.timestamp()
+                            result, store, experiment, truth, clock[0] - start.timestamp()
                         )
                     next_hour += 3600
                 clock[0] = arrival
@@ -196,11 +213,14 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
                 capture = _Capture()
                 page = _scope("GET", path, headers)
                 await app(page, _receive, capture)
-                arm = page["state"]["daypart"].arm
+                decision = page["state"]["daypart"]
+                arm = decision.arm
                 if arm is None or capture.cookie is None:
                     continue
-                if rng.random() < rates[arm]:
+                if rng.random() < truth.rates(decision.device, decision.segment)[arm]:
                     cookie = [*headers, (b"cookie", capture.cookie)]
+                    if arm in truth.values:  # the order's value, as the site's header says
+                        cookie.append((b"x-sim-value", repr(truth.values[arm]).encode()))
                     if goal.path is not None:
                         await app(
                             _scope(goal.method or "POST", goal.path, cookie), _receive, _Capture()
@@ -210,7 +230,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
             clock[0] = (midnight + timedelta(days=1)).timestamp()
             if await _evaluate(app, result):
                 break
-        return await _finish(result, store, experiment, clock[0] - start.timestamp())
+        return await _finish(result, store, experiment, truth, clock[0] - start.timestamp())
     finally:
         await app.background.stop()
 
@@ -243,13 +263,33 @@ async def _evaluate(app: AdaptiveMiddleware, result: SimulationResult) -> bool:
 
 
 async def _finish(
-    result: SimulationResult, store: MemoryStore, experiment: Experiment, seconds: float
+    result: SimulationResult,
+    store: MemoryStore,
+    experiment: Experiment,
+    truth: Truth,
+    seconds: float,
 ) -> SimulationResult:
     counts = await store.counts(experiment.name)
     arms = [arm.name for arm in experiment.arms]
     for arm, totals in zip(arms, arm_totals(counts, arms, experiment.goal), strict=True):
         result.exposures[arm] = totals.visitors
         result.conversions[arm] = totals.conversions
+    for device, daypart in segments_of(counts):
+        rates = truth.rates(device, daypart)
+        best = max(rates.values())
+        totals = arm_totals(counts, arms, experiment.goal, (device, daypart))
+        result.segments.append(
+            {
+                "device": device,
+                "daypart": daypart,
+                "true_rates": dict(rates),
+                "exposures": {arm: t.visitors for arm, t in zip(arms, totals, strict=True)},
+                "conversions": {arm: t.conversions for arm, t in zip(arms, totals, strict=True)},
+                "worse_arm_exposures": sum(
+                    t.visitors for arm, t in zip(arms, totals, strict=True) if rates[arm] < best
+                ),
+            }
+        )
     result.days = seconds / 86400
     return result
 

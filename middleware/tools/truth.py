@@ -1,0 +1,117 @@
+"""The ground truth a simulation runs on: the true conversion rate (and optionally the
+mean order value) of each arm, for everyone and per segment.
+
+    base: {control: 0.030, offer: 0.030}
+    values: {control: 120, offer: 120}          # optional: the mean value of a conversion
+    segments:                                    # first match wins; else base
+      - {device: desktop, daypart: evening, rates: {control: 0.030, offer: 0.036}}
+      - {device: mobile, rates: {control: 0.030, offer: 0.027}}
+
+Every mistake is a ``ValueError`` saying what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+DEVICES = ("mobile", "tablet", "desktop")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTruth:
+    device: str | None  # None: any
+    daypart: str | None
+    rates: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    base: Mapping[str, float]
+    segments: tuple[SegmentTruth, ...] = ()
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    def rates(self, device: str, daypart: str) -> Mapping[str, float]:
+        for segment in self.segments:
+            if segment.device in (None, device) and segment.daypart in (None, daypart):
+                return segment.rates
+        return self.base
+
+
+def uniform(arms: Sequence[str], base_rate: float, uplift: float) -> Truth:
+    """Every segment alike: control at ``base_rate``, every other arm ``uplift`` better
+    (relative; 0 for an A/A test)."""
+    check_rate("base rate", base_rate)
+    if not math.isfinite(uplift) or uplift < -1.0:
+        raise ValueError(f"uplift {uplift!r}: expected a relative change of at least -1 (-100%)")
+    rates = {arm: base_rate * (1.0 if i == 0 else 1.0 + uplift) for i, arm in enumerate(arms)}
+    for arm, rate in rates.items():
+        check_rate(f"{arm}'s rate (base rate × (1 + uplift))", rate)
+    return Truth(rates)
+
+
+def check_rate(what: str, rate: object) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{what} {rate!r}: expected a conversion rate from 0 to 1")
+    return float(rate)
+
+
+def _rates(where: str, raw: Any, arms: Sequence[str]) -> dict[str, float]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: expected a mapping of arm to rate, got {raw!r}")
+    unknown = sorted(set(map(str, raw)) - set(arms))
+    missing = [arm for arm in arms if arm not in raw]
+    if unknown or missing:
+        raise ValueError(
+            f"{where}: arms {', '.join(unknown) or '-'} unknown, {', '.join(missing) or '-'} "
+            f"missing; the experiment's arms are {', '.join(arms)}"
+        )
+    return {arm: check_rate(f"{where}: {arm}", raw[arm]) for arm in arms}
+
+
+def load_truth(path: Path, arms: Sequence[str], dayparts: Sequence[str]) -> Truth:
+    """Read and check a truth file for an experiment with ``arms`` in a rule set whose
+    dayparts are ``dayparts`` (``other`` is always allowed)."""
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the truth file: {exc}") from exc
+    if not isinstance(data, Mapping) or "base" not in data:
+        raise ValueError(f"{path}: expected a mapping with base (and segments, values)")
+    unknown = sorted(set(map(str, data)) - {"base", "segments", "values"})
+    if unknown:
+        raise ValueError(f"{path}: unknown key {unknown[0]!r}; expected base, segments, values")
+    base = _rates(f"{path}: base", data["base"], arms)
+    segments = []
+    for number, raw in enumerate(data.get("segments") or [], 1):
+        where = f"{path}: segment {number}"
+        if not isinstance(raw, Mapping) or "rates" not in raw:
+            raise ValueError(f"{where}: expected {{device, daypart, rates}}, got {raw!r}")
+        extra = sorted(set(map(str, raw)) - {"device", "daypart", "rates"})
+        if extra:
+            raise ValueError(f"{where}: unknown key {extra[0]!r}")
+        device, daypart = raw.get("device"), raw.get("daypart")
+        if device is not None and device not in DEVICES:
+            raise ValueError(f"{where}: device {device!r}; expected one of {', '.join(DEVICES)}")
+        if daypart is not None and daypart not in (*dayparts, "other"):
+            raise ValueError(
+                f"{where}: daypart {daypart!r}; the rules define {', '.join(dayparts)}, other"
+            )
+        segments.append(SegmentTruth(device, daypart, _rates(where, raw["rates"], arms)))
+    values: dict[str, float] = {}
+    if data.get("values") is not None:
+        raw_values = data["values"]
+        if not isinstance(raw_values, Mapping) or set(map(str, raw_values)) != set(arms):
+            raise ValueError(f"{path}: values: expected a mean order value for each arm")
+        for arm in arms:
+            value = raw_values[arm]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{path}: values: {arm} {value!r}; expected a number ≥ 0")
+            values[arm] = float(value)
+    return Truth(base, tuple(segments), values)
