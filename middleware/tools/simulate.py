@@ -271,9 +271,9 @@ async def _finish(
 ) -> SimulationResult:
     counts = await store.counts(experiment.name)
     arms = [arm.name for arm in experiment.arms]
-    for arm, totals in zip(arms, arm_totals(counts, arms, experiment.goal), strict=True):
-        result.exposures[arm] = totals.visitors
-        result.conversions[arm] = totals.conversions
+    for arm, pooled in zip(arms, arm_totals(counts, arms, experiment.goal), strict=True):
+        result.exposures[arm] = pooled.visitors
+        result.conversions[arm] = pooled.conversions
     for device, daypart in segments_of(counts):
         rates = truth.rates(device, daypart)
         best = max(rates.values())
