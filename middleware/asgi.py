@@ -19,19 +19,27 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from daypart.experiments.policy import Mark
+from daypart.experiments.state import NOT_STARTED
 from daypart.experiments.store import SCHEMES, MemoryStore, store_from_url
 from daypart.experiments.store.base import Exposure, Segment, Store
 from daypart.middleware.background import Background
 from daypart.middleware.classify import Classifier
+from daypart.middleware.compiled_rules import CompiledRules
 from daypart.middleware.conversions import converter, record_response_goals
 from daypart.middleware.decide import decide
+from daypart.middleware.decision import Decision
+from daypart.middleware.decision_cache import DecisionCache, DecisionKey, Entry
+from daypart.middleware.goals import CompiledGoal
 from daypart.middleware.runtime import Rate, Runtime, Settings
 from daypart.middleware.serve import ResponseHook, Serving
-from daypart.middleware.visitor import CookieSigner, VisitorCookie, secret_list
+from daypart.middleware.variants import CompiledVariant
+from daypart.middleware.visitor import CookieSigner, VisitorCookie, new_visitor_id, secret_list
+from daypart.rules.context import Context
 from daypart.rules.errors import Problem, RulesError
 from daypart.rules.glob import compile_globs, literal_prefix
 from daypart.rules.loader import load_rules
-from daypart.rules.localtime import Clock
+from daypart.rules.localtime import Clock, minute_at
 from daypart.rules.model import RuleSet
 
 logger = logging.getLogger("daypart")
@@ -151,6 +159,9 @@ class AdaptiveMiddleware:
         self._exclude_prefixes = tuple(literal_prefix(glob) for glob in settings.exclude)
         self._admin: ASGIApp | None = None
         self._requests = runtime.counters.requests  # bumped once per request in _prepare
+        self._decisions = DecisionCache()
+        self.clock = clock
+        self._convert = self.classifier.convert  # what Decision.convert calls
 
     # -- ASGI -------------------------------------------------------------------------
 
@@ -202,16 +213,86 @@ class AdaptiveMiddleware:
 
     def _prepare(self, scope: Scope, send: Send) -> tuple[Scope, Send]:
         """Decide, record, and return the scope and ``send`` the app is called with (a plain
-        function, not a coroutine: one frame less on every request)."""
+        function, not a coroutine: one frame less on every request).
+
+        A request shaped like one seen this minute under the same rules and rollout states
+        reuses that decision (``decision_cache``); the rest classify and decide."""
         runtime = self.runtime
         rules = runtime.rules
-        decision, context = self.classifier.classify(scope, rules)
-        pages = rules.pages  # site.paths: rules.adapts() without the call
-        new_mark = (
-            decide(decision, context, rules, runtime.states)
-            if pages is None or pages.fullmatch(context.path) is not None
-            else None
-        )
+        states = runtime.states
+        decisions = self._decisions
+        if decisions.rules is not rules or decisions.states is not states:
+            decisions.serve(rules, states)
+        # The key: everything the decision reads from the request (see decision_cache).
+        parts: list[str | bytes] = [scope["path"], scope.get("query_string", b""), scope["method"]]
+        wanted = rules.wanted_headers
+        for pair in scope["headers"]:
+            if pair[0] in wanted:
+                parts += pair
+        key = tuple(parts)
+        epoch = self.clock()
+        entry = decisions.get(key)
+        new_mark: Mark | None = None
+        if entry is not None and entry[0] <= epoch < entry[1]:
+            (
+                _,
+                _,
+                device,
+                zone,
+                dayparts,
+                segment,
+                rule,
+                served,
+                experiment,
+                arm,
+                visitor_id,
+                tracked,
+                cookie,
+                policy,
+                context,
+                goals,
+                variant,
+            ) = entry
+            if visitor_id is None and tracked:  # a new visitor: their own id, and arm
+                visitor_id = new_visitor_id()
+                if policy is not None:
+                    assert context is not None  # kept with every policy
+                    arm, served, new_mark = policy.assign(
+                        states.get(policy.name, NOT_STARTED), visitor_id, (), context, segment
+                    )
+                    variant = rules.variants.get(served)
+            # Positional arguments: this runs on most requests (see the field order).
+            decision = Decision(
+                device,
+                zone,
+                epoch,
+                dayparts,
+                segment,
+                rule,
+                served,
+                experiment,
+                arm,
+                visitor_id,
+                cookie is None,
+                tracked,
+                cookie,
+                self._convert,
+            )
+        else:
+            decision, context = self.classifier.classify(scope, rules, epoch)
+            pages = rules.pages  # site.paths: rules.adapts() without the call
+            new_mark = (
+                decide(decision, context, rules, states)
+                if pages is None or pages.fullmatch(context.path) is not None
+                else None
+            )
+            goals = (
+                rules.goals_for_request(context.method, context.path)
+                if decision.tracked and rules.may_match_goal(context.method)
+                else ()
+            )
+            variant = rules.variants.get(decision.variant) if decision.variant else None
+            self._remember(key, decision, context, rules, new_mark, goals, variant)
         # The metrics' one per-request cost, read when Prometheus scrapes: nested dicts keyed
         # by strings whose hashes are cached, so no key tuple is built or hashed.
         try:
@@ -228,28 +309,21 @@ class AdaptiveMiddleware:
                     new_mark.arm,
                     Segment(new_mark.device, new_mark.daypart),
                     visitor_id,
-                    rules.site_day(decision.epoch),
+                    rules.site_day(epoch),
                 )
             )
         if set_cookie:
             assert visitor_id is not None  # tracked visitors always have one
-            base = decision.cookie
-            if base is None:  # one cookie made, not a bare one and then one with the mark
+            if known is None:  # one cookie made, not a bare one and then one with the mark
                 decision.cookie = VisitorCookie(visitor_id, (new_mark,) if new_mark else ())
             elif new_mark is not None:
-                decision.cookie = base.with_mark(new_mark)
+                decision.cookie = known.with_mark(new_mark)
 
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
         state["daypart"] = decision
-        goals = (
-            rules.goals_for_request(context.method, context.path)
-            if decision.tracked and rules.may_match_goal(context.method)
-            else ()
-        )
 
-        variant = rules.variants.get(decision.variant) if decision.variant else None
         inner_scope: Scope = scope
         if variant is not None and variant.changes_request:
             inner_scope = variant.apply(dict(scope))
@@ -262,11 +336,60 @@ class AdaptiveMiddleware:
             def on_response(status: int, headers: list[tuple[bytes, bytes]]) -> None:
                 record_response_goals(runtime, decision, goals, status, headers)
 
-        cookie = runtime.signer.dump(decision.cookie) if set_cookie and decision.cookie else None
+        cookie_value = (
+            runtime.signer.dump(decision.cookie) if set_cookie and decision.cookie else None
+        )
         # A response that sets the visitor cookie is that visitor's alone, as is a variant:
         # no shared cache may keep it (and hand one visitor's id to everyone).
-        private, secure = variant is not None or cookie is not None, scope.get("scheme") == "https"
-        return inner_scope, self.serving.wrap(send, private, cookie, secure, on_response)
+        private = variant is not None or cookie_value is not None
+        secure = scope.get("scheme") == "https"
+        return inner_scope, self.serving.wrap(send, private, cookie_value, secure, on_response)
+
+    def _remember(
+        self,
+        key: DecisionKey,
+        decision: Decision,
+        context: Context,
+        rules: CompiledRules,
+        new_mark: Mark | None,
+        goals: tuple[CompiledGoal, ...],
+        variant: CompiledVariant | None,
+    ) -> None:
+        """Keep what a request decided for the next one of its shape (see decision_cache):
+        in full when it sets no cookie and records nothing; for a new visitor, all but the
+        visitor's id and arm."""
+        tracked, cookie = decision.tracked, decision.cookie
+        policy = None
+        arm = decision.arm
+        if tracked and cookie is None:  # a new visitor: the policy is asked on every hit
+            if decision.experiment is not None:
+                policy = rules.policies[decision.experiment]
+            arm = None
+        elif new_mark is not None or (cookie is not None and cookie.resign):
+            return  # a new exposure, or a cookie to re-sign: the next request differs
+        until = minute_at(decision.epoch, decision.zone)[1]
+        self._decisions.keep(
+            key,
+            Entry(
+                until - 60.0,
+                until,
+                decision.device,
+                decision.zone,
+                decision.dayparts,
+                decision.segment,
+                decision.rule,
+                decision.variant,  # a new visitor's in an experiment is replaced on a hit
+                decision.experiment,
+                arm,
+                None if cookie is None else decision.visitor_id,
+                tracked,
+                cookie,
+                policy,
+                context if policy is not None else None,
+                goals,
+                variant if policy is None else None,
+            ),
+        )
 
 
 def _shared(store: str | Store) -> bool:

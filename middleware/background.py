@@ -171,7 +171,10 @@ class Background:
                     states[name] = RolloutState.from_dict(raw)
                 except (ValueError, TypeError) as exc:
                     logger.error("daypart: ignoring bad rollout state of %s: %s", name, exc)
-        runtime.states = states
+        # The same dict while nothing changed: the request path's decision cache is valid
+        # as long as the states dict in force is the same object.
+        if states != runtime.states:
+            runtime.states = states
 
     async def evaluate(self) -> None:
         """Run the gates once (if this worker holds the evaluator lock) and follow them."""

@@ -56,7 +56,10 @@ class Classifier:
             ByteBudgetCache(COOKIE_CACHE_BYTES, 8 * _MAX_CACHED_COOKIE_HEADER)
         )
 
-    def classify(self, scope: Scope, rules: CompiledRules) -> tuple[Decision, Context]:
+    def classify(
+        self, scope: Scope, rules: CompiledRules, epoch: float | None = None
+    ) -> tuple[Decision, Context]:
+        """``epoch``: the request's time if the caller read the clock already."""
         headers: dict[str, str] = {}
         wanted = rules.wanted_headers  # raw name -> str name
         for raw_name, raw_value in scope["headers"]:
@@ -87,7 +90,8 @@ class Classifier:
                 if found:
                     zone = found
                     break
-        epoch = self.clock()
+        if epoch is None:
+            epoch = self.clock()
         local = self.minutes.minute(epoch, zone)
         dayparts, segment = rules.matcher.dayparts_at(local.weekday, local.minute)
         dnt, gpc = headers.get("dnt"), headers.get("sec-gpc")

@@ -4,7 +4,7 @@ for the response status."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.types import Message, Send
 
@@ -28,6 +28,11 @@ class Serving:
         self._cookie_end_secure = self._cookie_end + b"; Secure"
         self._vary_cache: dict[bytes, bytes] = {}
         self._private_cache: dict[bytes, bytes] = {}
+        # What make_private adds to a response that has no Vary nor Cache-Control.
+        self._private_added: tuple[tuple[bytes, bytes], ...] = (
+            (b"vary", self._merged_vary(b"")),
+            (b"cache-control", _merged_private(b"")),
+        )
 
     def wrap(
         self,
@@ -37,24 +42,35 @@ class Serving:
         secure: bool,
         on_response: ResponseHook | None,
     ) -> Send:
-        """``send`` that adds our headers to the response start (a plain closure: one
-        coroutine frame per message, no more)."""
+        """``send`` that adds our headers to the response start: a plain function returning
+        ``send``'s awaitable, so no coroutine frame of its own per message."""
+        added = self._private_added if private else ()
         set_cookie = None
         if cookie is not None:
             end = self._cookie_end_secure if secure else self._cookie_end
-            set_cookie = self._cookie_start + cookie.encode("latin-1") + end
+            set_cookie = (b"set-cookie", self._cookie_start + cookie.encode("latin-1") + end)
+            added = (*added, set_cookie)
 
-        async def send_wrapper(message: Message) -> None:
+        def send_wrapper(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
+                headers = message.get("headers", ())
+                plain = True
                 if private:
+                    for name, _ in headers:  # ASGI: names are lower-case
+                        if name == b"vary" or name == b"cache-control":
+                            plain = False
+                            break
+                if plain:  # the common case: our headers, built once, appended
+                    headers = [*headers, *added]
+                else:
+                    headers = list(headers)
                     self.make_private(headers)
-                if set_cookie is not None:
-                    headers.append((b"set-cookie", set_cookie))
+                    if set_cookie is not None:
+                        headers.append(set_cookie)
                 if on_response is not None:
                     on_response(message["status"], headers)
                 message["headers"] = headers
-            await send(message)
+            return send(message)
 
         return send_wrapper
 
