@@ -34,7 +34,7 @@ from daypart.middleware.goals import CompiledGoal
 from daypart.middleware.runtime import Rate, Runtime, Settings
 from daypart.middleware.serve import ResponseHook, Serving
 from daypart.middleware.variants import CompiledVariant
-from daypart.middleware.visitor import CookieSigner, VisitorCookie, new_visitor_id, secret_list
+from daypart.middleware.visitor import CookieSigner, VisitorCookie, secret_list
 from daypart.rules.context import Context
 from daypart.rules.errors import Problem, RulesError
 from daypart.rules.glob import compile_globs, literal_prefix
@@ -254,7 +254,7 @@ class AdaptiveMiddleware:
                 variant,
             ) = entry
             if visitor_id is None and tracked:  # a new visitor: their own id, and arm
-                visitor_id = new_visitor_id()
+                visitor_id = self.classifier.new_id()
                 if policy is not None:
                     assert context is not None  # kept with every policy
                     arm, served, new_mark = policy.assign(

@@ -5,7 +5,7 @@ cookie) and consent. No side effects; what it caches depends only on the request
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Literal
 from urllib.parse import unquote
@@ -49,6 +49,9 @@ class Classifier:
         self.cookie_name = cookie_name
         self.clock = clock
         self.convert = convert  # what Decision.convert calls
+        # Where new visitors' ids come from: random (96 bits from the OS); the simulator
+        # puts a seeded source here, so that a run with the same seed is the same run.
+        self.new_id: Callable[[], str] = new_visitor_id
         self.minutes = MinuteCache()
         # zone cookie or header value -> its zone, or False for a value that names none
         self._zones: dict[str, ZoneInfo | Literal[False]] = {}
@@ -110,7 +113,7 @@ class Classifier:
             None,
             None,
             None,
-            cookie.visitor_id if cookie else (new_visitor_id() if tracked else None),
+            cookie.visitor_id if cookie else (self.new_id() if tracked else None),
             new_visitor,
             tracked,
             cookie,

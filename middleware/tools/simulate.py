@@ -9,6 +9,7 @@ gates decided, when, and what it cost: how many visitors saw the worse arm.
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass, field, replace
@@ -179,6 +180,10 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
         clock=lambda: clock[0],
         evaluate_interval=None,
     )
+    # Visitor ids from the seed (not the OS): the same seed is the same run, visitor by
+    # visitor, arm by arm. 96 bits, as on a site.
+    ids = random.Random(f"visitor-ids-{config.seed}")
+    app.classifier.new_id = lambda: base64.urlsafe_b64encode(ids.randbytes(12)).decode()
     rates = dict(truth.base)
     devices = sorted(rule.when.device or {"desktop"} - {"bot"})
     devices = [d for d in devices if d in AGENTS] or ["desktop"]
