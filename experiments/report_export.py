@@ -100,15 +100,16 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _arm_rows(arms: Sequence[Mapping[str, Any]], revenue: bool, label: str = "") -> list[list[str]]:
     rows = []
-    for arm in arms:
+    for index, arm in enumerate(arms):
+        control = index == 0  # compared with itself: its uplift and P(beat) say nothing
         row = [
             f"{label}{arm.get('name')}",
             str(arm.get("visitors", "")),
             str(arm.get("conversions", "")),
             _pct(arm.get("rate")),
             _range(arm.get("rate_interval")),
-            _range(arm.get("uplift_interval"), 1),
-            _pct(arm.get("prob_beat_control"), 1),
+            "–" if control else _range(arm.get("uplift_interval"), 1),
+            "–" if control else _pct(arm.get("prob_beat_control"), 1),
             _pct(arm.get("prob_best"), 1),
             f"{arm['expected_loss']:.5f}" if isinstance(arm.get("expected_loss"), float) else "–",
         ]
@@ -117,7 +118,7 @@ def _arm_rows(arms: Sequence[Mapping[str, Any]], revenue: bool, label: str = "")
             increment = arm.get("incremental_revenue_per_1000")
             row += [
                 f"{rpv:.2f}" if isinstance(rpv, float) else "–",
-                f"{increment:+.0f}" if isinstance(increment, float) else "–",
+                f"{increment:+.0f}" if isinstance(increment, float) and not control else "–",
             ]
         rows.append(row)
     return rows

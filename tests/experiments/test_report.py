@@ -318,6 +318,9 @@ def test_plain_text_report_names_everything() -> None:
         "gate: advance",
     ):
         assert word in text
+    control_row = next(line for line in text.splitlines() if line.strip().startswith("control"))
+    assert "0.0% … 0.0%" not in control_row  # control against itself: no uplift shown
+    assert control_row.count("–") >= 2
     assert format_reports([]) == "no experiments"
 
 
