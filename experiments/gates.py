@@ -141,11 +141,12 @@ def evaluate_gates(
     # once a day instead of every minute keeps continuous monitoring from shipping losers.
     look = int(age // gates.min_stage_seconds) if gates.min_stage_seconds > 0 else None
     if look is not None and look <= state.checked:
-        next_look = state.since + (state.checked + 1) * gates.min_stage_seconds
+        upcoming = next_look(experiment, state)
+        assert upcoming is not None  # running, with a positive period
         return GateDecision(
             "hold",
             f"period {state.checked} of stage {state.stage + 1} already decided; next look in "
-            f"{(next_look - now) / 3600:.1f} h",
+            f"{(upcoming - now) / 3600:.1f} h",
             numbers=numbers,
             evidence=evidence,
         )
@@ -164,4 +165,4 @@ def next_look(experiment: Experiment, state: RolloutState) -> float | None:
     period = experiment.gates.min_stage_seconds
     if period <= 0:
         return state.since
-    return state.since + max(state.checked + 1, 1) * period
+    return state.since + (state.checked + 1) * period

@@ -22,7 +22,7 @@ import user_agents
 from ua_parser import user_agent_parser
 
 from daypart.rules.device import device_class
-from loadtests.ua_corpus import corpus_path
+from loadtests.ua_corpus import add_corpus_argument, corpus_path
 
 MIN_AGENTS = 1000
 
@@ -119,14 +119,7 @@ def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench_device")
-    parser.add_argument(
-        "--corpus",
-        "--data",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="labelled UAs (default: $DAYPART_UA_CORPUS, else ../shared/data/ua/devices.tsv)",
-    )
+    add_corpus_argument(parser)
     parser.add_argument("--passes", type=int, default=3, help="cold passes (default: 3)")
     args = parser.parse_args(argv)
     path = corpus_path(args.corpus)

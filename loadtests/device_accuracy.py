@@ -32,7 +32,7 @@ import user_agents
 from ua_parser import user_agent_parser
 
 from daypart.rules.device import DEVICE_CLASSES, device_class
-from loadtests.ua_corpus import Row, corpus_path, load, missing
+from loadtests.ua_corpus import Row, add_corpus_argument, corpus_path, load, missing
 
 BROWSERS = ("mobile", "tablet", "desktop")
 # What the held-out half must reach; printed beside the figures, not enforced (timings on a
@@ -236,15 +236,7 @@ def _mistakes(rows: Sequence[Row], limit: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.device_accuracy")
-    parser.add_argument(
-        "--corpus",
-        "--data",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="labelled UAs, 'label<TAB>user agent' per line (default: $DAYPART_UA_CORPUS, "
-        "else ../shared/data/ua/devices.tsv beside the checkout)",
-    )
+    add_corpus_argument(parser)
     parser.add_argument(
         "--passes", type=int, default=3, help="cold-cost passes per UA (default: 3)"
     )

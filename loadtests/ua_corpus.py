@@ -7,6 +7,7 @@ shipped with daypart. It is looked for, in order, at ``--corpus PATH``, at the p
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -51,3 +52,16 @@ def load(path: Path) -> list[Row]:
                 )
             rows.append((label, agent))
     return rows
+
+
+def add_corpus_argument(parser: argparse.ArgumentParser) -> None:
+    """``--corpus PATH`` (old name ``--data``), as every corpus-reading tool takes it."""
+    parser.add_argument(
+        "--corpus",
+        "--data",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"labelled UAs, 'label<TAB>user agent' per line (default: ${ENV}, else "
+        "../shared/data/ua/devices.tsv beside the checkout)",
+    )

@@ -280,7 +280,7 @@ class AdaptiveMiddleware:
             )
         else:
             decision, context = self.classifier.classify(scope, rules, epoch)
-            pages = rules.pages  # site.paths: rules.adapts() without the call
+            pages = rules.pages  # site.paths: the pages the rules adapt (None: every page)
             new_mark = (
                 decide(decision, context, rules, states)
                 if pages is None or pages.fullmatch(context.path) is not None

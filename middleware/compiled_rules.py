@@ -68,13 +68,9 @@ class CompiledRules:
         self._day = (midnight.timestamp(), next_midnight.timestamp(), local.toordinal())
         return self._day[2]
 
-    def adapts(self, path: str) -> bool:
-        """Whether rules apply to this path (``site.paths``)."""
-        return self.pages is None or self.pages.fullmatch(path) is not None
-
     def goals_for_request(self, method: str, path: str) -> tuple[CompiledGoal, ...]:
-        if not self.may_match_goal(method):
-            return ()
+        """The goals waiting for this request's response. The request path asks
+        ``may_match_goal(method)`` first (one C call rules out most requests)."""
         return tuple(g for g in self.response_goals if g.matches_request(method, path))
 
 
