@@ -23,7 +23,9 @@ The hash is BLAKE2b (``hashlib.blake2b``, 8-byte digest), chosen because
   of a request: ``bucket`` takes about 0.48 µs per call on a shared 2-core machine
   (CPython 3.11; a hasher that already absorbed the (dimension, salt) prefix is copied
   per call), against 0.64 µs hashing everything afresh with blake2b, 0.69 µs with
-  sha256 and 0.73 µs with md5; ``choose_arm`` takes 0.73 µs, ``in_rollout`` 0.51 µs.
+  sha256 and 0.73 µs with md5. Measured together in one later run on a busier machine:
+  ``bucket`` 0.58 µs, ``in_rollout`` 1.19 µs, the ``ArmPicker.pick`` a policy keeps per
+  experiment 1.03 µs, and ``choose_arm``, which builds a picker each call, 2.8 µs.
 
 The encoding below (lengths before names) must never change: it would reshuffle every
 visitor of every running experiment.
@@ -68,23 +70,43 @@ def bucket(visitor_id: str, salt: str, dimension: str) -> float:
 
 def choose_arm(visitor_id: str, salt: str, weights: Sequence[float]) -> int:
     """The index of the visitor's arm; arms get visitors in proportion to ``weights``."""
-    total = 0.0
-    for weight in weights:
-        if not weight >= 0.0:  # also refuses NaN
-            raise ValueError(f"arm weights must be >= 0, got {weight!r}")
-        total += weight
-    if not 0.0 < total < float("inf"):
-        raise ValueError("arm weights must have a positive, finite sum")
-    point = bucket(visitor_id, salt, ARM) * total
-    cumulative = 0.0
-    last = 0
-    for index, weight in enumerate(weights):
-        if weight > 0.0:
-            cumulative += weight
-            last = index
-            if point < cumulative:
+    return ArmPicker(salt, weights).pick(visitor_id)
+
+
+class ArmPicker:
+    """``choose_arm`` for one salt and set of weights, with the weights checked and summed
+    once: an experiment's policy keeps one, since it runs for every new visitor. The same
+    float arithmetic in the same order as ever, so no visitor changes arm."""
+
+    __slots__ = ("_bounds", "_last", "_prefix", "_total")
+
+    def __init__(self, salt: str, weights: Sequence[float]) -> None:
+        total = 0.0
+        for weight in weights:
+            if not weight >= 0.0:  # also refuses NaN
+                raise ValueError(f"arm weights must be >= 0, got {weight!r}")
+            total += weight
+        if not 0.0 < total < float("inf"):
+            raise ValueError("arm weights must have a positive, finite sum")
+        bounds = []
+        cumulative = 0.0
+        for index, weight in enumerate(weights):
+            if weight > 0.0:
+                cumulative += weight
+                bounds.append((cumulative, index))
+        self._bounds = tuple(bounds)
+        self._last = bounds[-1][1]  # rounding left the point at the very top: this arm
+        self._total = total
+        self._prefix = _prefix(ARM, salt)
+
+    def pick(self, visitor_id: str) -> int:
+        hasher = self._prefix.copy()
+        hasher.update(visitor_id.encode("utf-8", "surrogatepass"))
+        point = (int.from_bytes(hasher.digest(), "big") >> 11) * _SCALE * self._total
+        for bound, index in self._bounds:
+            if point < bound:
                 return index
-    return last  # rounding left the point at the very top: the last arm with weight
+        return self._last
 
 
 def in_rollout(visitor_id: str, salt: str, traffic: float) -> bool:

@@ -9,14 +9,14 @@ change when traffic changes.
 
 from __future__ import annotations
 
-from daypart.experiments.bucketing import audience_matches, choose_arm, in_rollout
+from daypart.experiments.bucketing import ArmPicker, audience_matches, in_rollout
 from daypart.experiments.state import RolloutState
 from daypart.rules.context import Context
 from daypart.rules.model import Arm, Experiment
 
 
 class Enrollment:
-    __slots__ = ("arms", "by_name", "experiment", "salt", "weights")
+    __slots__ = ("_open_from", "_picker", "arms", "by_name", "experiment", "salt", "weights")
 
     def __init__(self, experiment: Experiment, salt: str) -> None:
         self.experiment = experiment
@@ -24,9 +24,22 @@ class Enrollment:
         self.arms = experiment.arms
         self.weights = tuple(arm.weight for arm in experiment.arms)
         self.by_name = {arm.name: arm for arm in experiment.arms}
+        self._picker = ArmPicker(salt, self.weights)
+        # From this stage on everyone is included (a stage for all traffic, no audience):
+        # no stage needs looking at, nor a traffic hash.
+        self._open_from = next(
+            (
+                index
+                for index, stage in enumerate(experiment.rollout)
+                if stage.audience is None and stage.traffic >= 1.0
+            ),
+            None,
+        )
 
     def included(self, visitor_id: str, stage_index: int, ctx: Context) -> bool:
         last = min(stage_index, len(self.experiment.rollout) - 1)
+        if self._open_from is not None and last >= self._open_from:
+            return True
         for stage in self.experiment.rollout[: last + 1]:
             if stage.audience is not None and not audience_matches(
                 stage.audience, ctx.query, ctx.headers, ctx.cookies
@@ -40,4 +53,4 @@ class Enrollment:
         """The arm a visitor not yet in the experiment enters now, or None (stays out)."""
         if not state.enrolling or not self.included(visitor_id, state.stage, ctx):
             return None
-        return self.arms[choose_arm(visitor_id, self.salt, self.weights)]
+        return self.arms[self._picker.pick(visitor_id)]

@@ -25,6 +25,7 @@ from daypart.experiments.store.base import (
     Conversion,
     DailyCounts,
     ExperimentCounts,
+    Exposure,
     Record,
     RecordResult,
     Store,
@@ -72,27 +73,27 @@ class MemoryStore(Store):
     async def record(self, records: Sequence[Record]) -> RecordResult:
         live = self.window.live(self.clock())
         counted = 0
+        # Per experiment, looked up once per batch: (the current generation's marks, the
+        # older live generations' marks, the segment counters). A batch is mostly one
+        # experiment's exposures, so the per-record work is two set probes and a counter.
+        targets: dict[str, tuple[set[str], tuple[set[str], ...], dict[CellKey, Cell]]] = {}
         for record in records:
             name = record.experiment
-            self._names.add(name)
-            generations = self._seen.get(name)
-            if generations is None:
-                generations = self._seen[name] = {}
-            elif generations and min(generations) < live[-1]:
-                # What Redis does by key expiry: drop whole generations nobody looks at.
-                for old in [g for g in generations if g < live[-1]]:
-                    del generations[old]
-            mark = (
-                f"{record.visitor}|{record.goal}"
-                if isinstance(record, Conversion)
-                else record.visitor
-            )
-            if any(mark in generations.get(g, ()) for g in live):
+            target = targets.get(name)
+            if target is None:
+                target = targets[name] = self._target(name, live)
+            current, older, cells = target
+            if type(record) is Exposure:
+                mark = record.visitor
+            else:
+                assert isinstance(record, Conversion)
+                mark = f"{record.visitor}|{record.goal}"
+            if mark in current or any(mark in marks for marks in older):
                 continue
-            generations.setdefault(live[0], set()).add(mark)
+            current.add(mark)
             counted += 1
-            cells = self._cells.setdefault(name, {})
-            key = (record.arm, record.segment.device, record.segment.daypart)
+            segment = record.segment
+            key = (record.arm, segment.device, segment.daypart)
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = Cell()
@@ -100,6 +101,21 @@ class MemoryStore(Store):
             if record.day is not None:
                 self._count_day(name, record)
         return RecordResult(counted=counted, duplicates=len(records) - counted)
+
+    def _target(
+        self, name: str, live: range
+    ) -> tuple[set[str], tuple[set[str], ...], dict[CellKey, Cell]]:
+        self._names.add(name)
+        generations = self._seen.get(name)
+        if generations is None:
+            generations = self._seen[name] = {}
+        elif generations and min(generations) < live[-1]:
+            # What Redis does by key expiry: drop whole generations nobody looks at.
+            for old in [g for g in generations if g < live[-1]]:
+                del generations[old]
+        current = generations.setdefault(live[0], set())
+        older = tuple(generations[g] for g in live[1:] if g in generations)
+        return current, older, self._cells.setdefault(name, {})
 
     def _count_day(self, experiment: str, record: Record) -> None:
         assert record.day is not None

@@ -10,16 +10,18 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 from daypart.experiments.bucketing import (
     ARM,
     TRAFFIC,
+    ArmPicker,
     audience_matches,
     bucket,
     choose_arm,
@@ -206,3 +208,34 @@ def test_audience_matches(
     expected: bool,
 ) -> None:
     assert audience_matches(given_audience, query, headers, cookies) is expected
+
+
+def _choose_arm_as_first_released(visitor: str, salt: str, weights: Sequence[float]) -> int:
+    """The arm algorithm as daypart first shipped it: a visitor's arm must never change."""
+    total = sum(weights)
+    point = bucket(visitor, salt, "arm") * total
+    cumulative = 0.0
+    last = 0
+    for index, weight in enumerate(weights):
+        if weight > 0.0:
+            cumulative += weight
+            last = index
+            if point < cumulative:
+                return index
+    return last
+
+
+@settings(max_examples=300)
+@given(
+    st.text(min_size=1, max_size=40),
+    st.text(max_size=20),
+    st.lists(st.floats(min_value=0.0, max_value=1e6), min_size=1, max_size=6).filter(
+        lambda ws: sum(ws) > 0
+    ),
+)
+def test_the_kept_arm_picker_picks_as_daypart_always_did(
+    visitor: str, salt: str, weights: list[float]
+) -> None:
+    assert ArmPicker(salt, weights).pick(visitor) == _choose_arm_as_first_released(
+        visitor, salt, weights
+    )

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import base64
+import hmac
+import os
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -46,3 +51,33 @@ def test_garbage_never_raises(value: str) -> None:
 def test_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         CookieSigner("short")
+
+
+def test_the_signature_is_hmac_sha256_so_cookies_already_set_keep_verifying() -> None:
+    secret = b"a-test-secret-of-enough-length"
+    value = CookieSigner(secret).dump(VisitorCookie("o9WP46RwdwyiQQsv"))
+    payload, _, signature = value.rpartition(".")
+    expected = hmac.digest(secret, payload.encode(), "sha256")[:16]
+    assert signature == base64.urlsafe_b64encode(expected).rstrip(b"=").decode()
+    long_secret = b"k" * 100  # longer than SHA-256's block: HMAC hashes the key first
+    value = CookieSigner(long_secret).dump(VisitorCookie("o9WP46RwdwyiQQsv"))
+    payload, _, signature = value.rpartition(".")
+    expected = hmac.digest(long_secret, payload.encode(), "sha256")[:16]
+    assert signature == base64.urlsafe_b64encode(expected).rstrip(b"=").decode()
+
+
+def test_visitor_ids_are_distinct_well_formed_and_never_shared_with_a_forked_worker() -> None:
+    ids = [new_visitor_id() for _ in range(2000)]  # several draws of the id pool
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{16}", visitor_id) for visitor_id in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a worker forked by a process manager after start-up
+        os.write(write, new_visitor_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    childs_first = os.read(read, 16).decode()
+    os.close(read)
+    os.close(write)
+    # Without the pool emptying itself at fork, the child would hand out the parent's next.
+    assert childs_first != new_visitor_id()
