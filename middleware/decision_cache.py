@@ -73,6 +73,7 @@ class Entry(NamedTuple):
     context: Context | None  # what the policy reads (only with a policy)
     goals: tuple[CompiledGoal, ...]
     compiled: CompiledVariant | None  # the variant served (complete entries)
+    holdout: str | None  # the visitor's side of the rule's holdout (complete entries)
 
 
 class DecisionCache(ByteBudgetCache[DecisionKey, Entry]):
