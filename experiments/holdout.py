@@ -114,23 +114,17 @@ class Holdout:
         )
 
 
-def _priced(ruleset: RuleSet, rule: Rule, share: float) -> bool:
-    default = ruleset.catch_all
-    return share > 0 and not rule.is_catch_all and (default is None or rule.serve != default.serve)
-
-
 def holdouts_of(ruleset: RuleSet) -> list[Holdout]:
     """The holdouts the rules count, in rule order: every rule with a holdout share whose
     variant is not the default one."""
     default = ruleset.default_variant
     found = []
     for rule in ruleset.rules:
-        share = ruleset.holdout_share(rule)
-        if _priced(ruleset, rule, share):
+        if ruleset.prices(rule):
             found.append(
                 Holdout(
                     rule.name,
-                    share,
+                    ruleset.holdout_share(rule),
                     None if default is None else default.name,
                     rule.serve,
                     rule.experiment,
@@ -152,7 +146,7 @@ class HoldoutPolicy:
         self.serve = rule.serve  # what the rule serves the visitors it adapts
         self.experiment = rule.experiment
         self.default = None if catch_all is None else catch_all.serve
-        self.priced = _priced(ruleset, rule, share)
+        self.priced = ruleset.prices(rule)
         self.name = holdout_name(rule.name, share)
         self.code = experiment_code(self.name, HOLDOUT_SALT)
 

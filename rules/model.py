@@ -223,3 +223,13 @@ class RuleSet:
         """The share of visitors held out of ``rule``: its own ``holdout``, else the
         site's (the catch-all cannot set its own)."""
         return self.site.holdout if rule.holdout is None else rule.holdout
+
+    def prices(self, rule: Rule) -> bool:
+        """Whether ``rule``'s holdout is counted: it holds visitors out, and what it serves
+        them otherwise is not the default variant (else there is nothing to compare)."""
+        default = self.catch_all
+        return (
+            self.holdout_share(rule) > 0
+            and not rule.is_catch_all
+            and (default is None or rule.serve != default.serve)
+        )
