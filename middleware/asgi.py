@@ -290,9 +290,8 @@ class AdaptiveMiddleware:
                 tracked,
                 cookie,
                 self._convert,
+                side,
             )
-            if side is not None:
-                decision.holdout = side
         else:
             decision, context = self.classifier.classify(scope, rules, epoch)
             pages = rules.pages  # site.paths: the pages the rules adapt (None: every page)
