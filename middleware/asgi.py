@@ -433,7 +433,7 @@ class AdaptiveMiddleware:
                 policy,
                 context if policy is not None else None,
                 goals,
-                variant if policy is None and served is decision.variant else None,
+                variant if policy is None and served == decision.variant else None,
                 side,
             ),
         )
