@@ -42,7 +42,11 @@ from daypart.middleware.admin.auth import (
 from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
 from daypart.middleware.admin.board import board_page, business_block
 from daypart.middleware.admin.charts import segment_grid, timeline_charts
-from daypart.middleware.admin.holdout_pages import holdout_page, holdout_section
+from daypart.middleware.admin.holdout_pages import (
+    experiment_block,
+    holdout_page,
+    holdout_section,
+)
 from daypart.middleware.admin.login import login_routes
 from daypart.middleware.admin.metrics import CONTENT_TYPE_LATEST, Metrics
 from daypart.middleware.admin.openapi import openapi_document
@@ -475,6 +479,10 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
         timeline = await experiment_timeline(runtime, found, DEFAULT_DAYS)
         done = DONE.get(request.query_params.get("done", ""))
         devices, dayparts = segment_axes(runtime.rules.ruleset, found.name)
+        holdouts = await build_holdout_reports(
+            runtime.store, runtime.rules.ruleset, runtime.clock()
+        )
+        priced = experiment_block(prefix, found.name, [h.to_dict() for h in holdouts])
         content = detail_page(
             prefix,
             report.to_dict(),
@@ -484,6 +492,7 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             notice=f"{found.name} {done}." if done else None,
             now=runtime.clock(),
             extra=business_block(report.to_dict())
+            + priced
             + "<h2>Where it wins and where it loses</h2>"
             + segment_grid(report.to_dict(), devices, dayparts)
             + "<h2>Over time</h2>"

@@ -70,6 +70,26 @@ def holdout_section(prefix: str, holdouts: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def experiment_block(prefix: str, experiment: str, holdouts: Sequence[Mapping[str, Any]]) -> str:
+    """On an experiment's page: what the rule running it earns against the default, on
+    the experiment's goal and the others; empty when no holdout prices that rule."""
+    mine = [h for h in holdouts if h.get("experiment") == experiment]
+    if not mine:
+        return ""
+    items = "".join(
+        f"<li><a href='{prefix}/holdouts/{_e(h.get('rule'))}'>{_e(h.get('rule'))}</a> against "
+        f"{_e(h.get('default_variant') or 'the unchanged page')}: "
+        + "; ".join(
+            f"{_e(goal.get('goal'))} {_uplift(goal)}, P(beat default) "
+            f"{_pct(goal.get('prob_beat_default'), 1)}"
+            for goal in h.get("goals", [])
+        )
+        + "</li>"
+        for h in mine
+    )
+    return f"<h2>What its rule earns against the default</h2><ul>{items}</ul>"
+
+
 def _card(prefix: str, holdout: Mapping[str, Any]) -> str:
     rule = str(holdout.get("rule"))
     share = _pct(holdout.get("share"), 0)

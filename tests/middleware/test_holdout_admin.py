@@ -70,6 +70,7 @@ def test_the_api_the_board_the_page_and_the_csv(tmp_path: Path) -> None:
         missing = check(client.get("/_daypart/api/holdouts/everyone-else", headers=BEARER))
         board = client.get("/_daypart/", headers=BEARER).text
         page = client.get(f"/_daypart/holdouts/{RULE}", headers=BEARER).text
+        experiment_page = client.get("/_daypart/experiments/commute-video", headers=BEARER).text
         exported = client.get("/_daypart/export.csv", headers=BEARER).text
 
     assert listed == [one]
@@ -93,6 +94,9 @@ def test_the_api_the_board_the_page_and_the_csv(tmp_path: Path) -> None:
     assert "P(beat default)" in page
     assert "extra revenue a month" in page
     assert "mobile × train_home" in page
+    # The page of the experiment the rule runs says what the rule earns, and links to it.
+    assert "What its rule earns against the default" in experiment_page
+    assert f"<a href='/_daypart/holdouts/{RULE}'>{RULE}</a> against booking" in experiment_page
     # The CSV: the holdout's rows after the experiments', in the same columns.
     rows = list(csv.DictReader(io.StringIO(exported)))
     mine = [r for r in rows if r["experiment"] == NAME and r["segment"] == "all"]
