@@ -15,6 +15,7 @@ from daypart.experiments.errors import (
 )
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.gates import Evidence, GateDecision, evaluate_gates, judge_evidence
+from daypart.experiments.holdout_report import HoldoutReport, build_holdout_reports
 from daypart.experiments.policy import Assignment, ExperimentPolicies, ExperimentPolicy, Mark
 from daypart.experiments.report import Report, build_report, build_reports, report_from_counts
 from daypart.experiments.rollout import ACTIONS, Rollouts
@@ -33,6 +34,7 @@ __all__ = [
     "ExperimentPolicies",
     "ExperimentPolicy",
     "GateDecision",
+    "HoldoutReport",
     "InvalidTransition",
     "Mark",
     "MemoryStore",
@@ -46,6 +48,7 @@ __all__ = [
     "StoreUnavailable",
     "analyze",
     "bucket",
+    "build_holdout_reports",
     "build_report",
     "build_reports",
     "choose_arm",

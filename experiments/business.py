@@ -98,20 +98,34 @@ def business_case(
             if stage is not None and stage.audience is None and 0.0 < stage.traffic < 1.0:
                 share = stage.traffic
             monthly = per_day * DAYS_PER_MONTH / share
-            mean_l, var_l = _beta_moments(results[leader])
-            mean_c, var_c = _beta_moments(results[0])
-            diff, spread = mean_l - mean_c, Z95 * math.sqrt(var_l + var_c)
-            conversions = (monthly * diff, monthly * (diff - spread), monthly * (diff + spread))
-            revenue = None
-            if revenues is not None:
-                found = revenues[leader]
-                interval = found.incremental_per_1000_interval
-                if interval is not None:
-                    scale = monthly / 1000.0
-                    revenue = (
-                        scale * found.incremental_per_1000,
-                        scale * interval[0],
-                        scale * interval[1],
-                    )
-            projection = Projection(names[leader], monthly, conversions, revenue)
+            projection = project(results, revenues, names, leader, monthly)
     return BusinessCase(days, per_day, projection, spent, spent_revenue)
+
+
+def project(
+    results: Sequence[ArmResult],
+    revenues: Sequence[RevenueResult] | None,
+    names: Sequence[str],
+    arm: int,
+    monthly_visitors: float,
+) -> Projection:
+    """What ``monthly_visitors`` a month seeing arm ``arm`` rather than the control
+    (``results[0]``) bring in extra conversions (and revenue, with ``revenues``): the mean
+    and 95% interval, negative when the arm is worse."""
+    mean_l, var_l = _beta_moments(results[arm])
+    mean_c, var_c = _beta_moments(results[0])
+    diff, spread = mean_l - mean_c, Z95 * math.sqrt(var_l + var_c)
+    monthly = monthly_visitors
+    conversions = (monthly * diff, monthly * (diff - spread), monthly * (diff + spread))
+    revenue = None
+    if revenues is not None:
+        found = revenues[arm]
+        interval = found.incremental_per_1000_interval
+        if interval is not None:
+            scale = monthly / 1000.0
+            revenue = (
+                scale * found.incremental_per_1000,
+                scale * interval[0],
+                scale * interval[1],
+            )
+    return Projection(names[arm], monthly, conversions, revenue)

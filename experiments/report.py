@@ -43,6 +43,7 @@ import numpy as np
 from daypart.experiments.business import BusinessCase, business_case
 from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.gates import GateDecision, evaluate_gates, next_look
+from daypart.experiments.holdout import HOLDOUT_PREFIX
 from daypart.experiments.pooling import arm_totals, segments_of
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
@@ -550,6 +551,8 @@ async def build_reports(
             sources.append(await _input(store, experiment, ruleset, now))
     else:
         for name in await store.experiments():
+            if name.startswith(HOLDOUT_PREFIX):  # a rule's holdout: holdout_report's
+                continue
             counts = await store.counts(name)
             state = _state(await store.get_state(name), now)
             experiment = experiment_from_counts(counts)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from daypart.experiments.holdout import DEFAULT
 from daypart.experiments.policy import Mark
 from daypart.experiments.state import NOT_STARTED
 from daypart.experiments.store import SCHEMES, MemoryStore, store_from_url
@@ -233,6 +234,7 @@ class AdaptiveMiddleware:
         epoch = self.clock()
         entry = decisions.get(key)
         new_mark: Mark | None = None
+        holdout_mark: Mark | None = None  # a first exposure to a rule's holdout
         if entry is not None and entry[0] <= epoch < entry[1]:
             (
                 _,
@@ -252,9 +254,20 @@ class AdaptiveMiddleware:
                 context,
                 goals,
                 variant,
+                side,
             ) = entry
             if visitor_id is None and tracked:  # a new visitor: their own id, and arm
                 visitor_id = self.classifier.new_id()
+                holdouts = rules.holdouts
+                if holdouts and rule is not None and rule in holdouts:
+                    holdout = holdouts[rule]
+                    side = holdout.side(visitor_id, ())
+                    holdout_mark = holdout.new_mark(side, (), device, segment)
+                    if side == DEFAULT:  # held out: the default variant, no experiment
+                        served, experiment, policy = holdout.default, None, None
+                        variant = rules.variants[served] if served else rules.unchanged
+                    elif policy is None:
+                        variant = rules.variants.get(served) if served else None
                 if policy is not None:
                     assert context is not None  # kept with every policy
                     arm, served, new_mark = policy.assign(
@@ -277,6 +290,7 @@ class AdaptiveMiddleware:
                 tracked,
                 cookie,
                 self._convert,
+                side,
             )
         else:
             decision, context = self.classifier.classify(scope, rules, epoch)
@@ -292,7 +306,19 @@ class AdaptiveMiddleware:
                 else ()
             )
             variant = rules.variants.get(decision.variant) if decision.variant else None
-            self._remember(key, decision, context, rules, new_mark, goals, variant)
+            if decision.holdout is not None:  # only where a holdout is declared
+                assert decision.rule is not None  # a holdout is a rule's
+                holdout = rules.holdouts[decision.rule]
+                cookie = decision.cookie
+                holdout_mark = holdout.new_mark(
+                    decision.holdout,
+                    cookie.marks if cookie is not None else (),
+                    decision.device,
+                    decision.segment,
+                )
+                if variant is None:  # held out, and no catch-all: the request unchanged
+                    variant = rules.unchanged
+            self._remember(key, decision, context, rules, new_mark or holdout_mark, goals, variant)
         # The metrics' one per-request cost, read when Prometheus scrapes: nested dicts keyed
         # by strings whose hashes are cached, so no key tuple is built or hashed.
         try:
@@ -312,12 +338,28 @@ class AdaptiveMiddleware:
                     rules.site_day(epoch),
                 )
             )
+        if holdout_mark is not None:
+            set_cookie = True  # only tracked visitors are held out or counted
+            assert visitor_id is not None
+            assert decision.rule is not None
+            runtime.recorder.add(
+                Exposure(
+                    rules.holdouts[decision.rule].name,
+                    holdout_mark.arm,
+                    Segment(holdout_mark.device, holdout_mark.daypart),
+                    visitor_id,
+                    rules.site_day(epoch),
+                )
+            )
         if set_cookie:
             assert visitor_id is not None  # tracked visitors always have one
             if known is None:  # one cookie made, not a bare one and then one with the mark
                 decision.cookie = VisitorCookie(visitor_id, (new_mark,) if new_mark else ())
             elif new_mark is not None:
                 decision.cookie = known.with_mark(new_mark)
+            if holdout_mark is not None:
+                assert decision.cookie is not None
+                decision.cookie = decision.cookie.with_mark(holdout_mark)
 
         state = scope.get("state")
         if state is None:
@@ -361,9 +403,13 @@ class AdaptiveMiddleware:
         tracked, cookie = decision.tracked, decision.cookie
         policy = None
         arm = decision.arm
+        served, experiment, side = decision.variant, decision.experiment, decision.holdout
         if tracked and cookie is None:  # a new visitor: the policy is asked on every hit
-            if decision.experiment is not None:
-                policy = rules.policies[decision.experiment]
+            if side is not None:  # the rule's own, whichever side this visitor was on
+                holdout = rules.holdouts[decision.rule or ""]
+                served, experiment, side = holdout.serve, holdout.experiment, None
+            if experiment is not None:
+                policy = rules.policies[experiment]
             arm = None
         elif new_mark is not None or (cookie is not None and cookie.resign):
             return  # a new exposure, or a cookie to re-sign: the next request differs
@@ -378,8 +424,8 @@ class AdaptiveMiddleware:
                 decision.dayparts,
                 decision.segment,
                 decision.rule,
-                decision.variant,  # a new visitor's in an experiment is replaced on a hit
-                decision.experiment,
+                served,  # a new visitor's in an experiment or a holdout is replaced on a hit
+                experiment,
                 arm,
                 None if cookie is None else decision.visitor_id,
                 tracked,
@@ -387,7 +433,8 @@ class AdaptiveMiddleware:
                 policy,
                 context if policy is not None else None,
                 goals,
-                variant if policy is None else None,
+                variant if policy is None and served == decision.variant else None,
+                side,
             ),
         )
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from daypart.experiments.holdout import HoldoutPolicies
 from daypart.experiments.policy import ExperimentPolicies
 from daypart.middleware.goals import CompiledGoal
 from daypart.middleware.variants import CompiledVariant
 from daypart.rules.glob import compile_globs
 from daypart.rules.localtime import zone_named
 from daypart.rules.matcher import Matcher
-from daypart.rules.model import RuleSet
+from daypart.rules.model import RuleSet, Variant
 
 # Headers every request is looked at for, whatever the rules say.
 BASE_HEADERS = frozenset({b"user-agent", b"cookie", b"sec-ch-ua-mobile", b"dnt", b"sec-gpc"})
@@ -31,6 +32,13 @@ class CompiledRules:
         self.variants = {name: CompiledVariant.build(v) for name, v in ruleset.variants.items()}
         self.catch_all = ruleset.catch_all
         self.policies = ExperimentPolicies(ruleset)
+        # Rule name -> its holdout; empty (falsy) when no holdout is declared, which is
+        # all the request path asks then.
+        self.holdout_policies = HoldoutPolicies(ruleset)
+        self.holdouts = self.holdout_policies.by_rule
+        # What a held-out visitor is served when there is no catch-all: the request as it
+        # came, but still a response of its own (private), never a shared cache's copy.
+        self.unchanged = CompiledVariant.build(Variant(""))
         paths = ruleset.site.paths
         self.pages = None if paths is None else compile_globs(paths)
         self.goals = tuple(CompiledGoal.build(g) for g in ruleset.goals.values())

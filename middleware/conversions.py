@@ -24,10 +24,13 @@ def record_conversion(
     value: float | None,
 ) -> int:
     """Count ``goal`` in every experiment the visitor was exposed to (``marks``) whose goal
-    it is and that still counts, in the arm and segment of the exposure. Returns how many.
+    it is and that still counts, in the arm and segment of the exposure; and in every
+    rule's holdout they were counted in (a holdout counts every goal). Returns how many.
     Raises ``ExperimentMisuse`` for a goal the rules do not define."""
     rules = runtime.rules
     targets = rules.policies.conversion_targets(goal, marks, runtime.states)
+    if rules.holdouts:
+        targets += rules.holdout_policies.conversion_targets(marks)
     if targets:
         day = rules.site_day(runtime.clock())
         recorder = runtime.recorder

@@ -1,10 +1,13 @@
 """Deciding: the first matching rule picks the variant; if it runs an experiment, the
-experiment policy picks the arm. Bots get the default variant (the catch-all rule)."""
+experiment policy picks the arm. Bots get the default variant (the catch-all rule). A
+visitor held out of the rule (``experiments.holdout``) gets the default variant and no
+experiment."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from daypart.experiments.holdout import DEFAULT
 from daypart.experiments.policy import Mark
 from daypart.experiments.state import NOT_STARTED, RolloutState
 from daypart.middleware.compiled_rules import CompiledRules
@@ -25,6 +28,17 @@ def decide(
         return None
     decision.rule = rule.name
     decision.variant = rule.serve
+    holdouts = rules.holdouts
+    if holdouts and decision.tracked:
+        holdout = holdouts.get(rule.name)
+        if holdout is not None:
+            cookie = decision.cookie
+            assert decision.visitor_id is not None  # tracked visitors always have one
+            side = holdout.side(decision.visitor_id, cookie.marks if cookie is not None else ())
+            decision.holdout = side
+            if side == DEFAULT:  # held out: the default variant, and no experiment
+                decision.variant = holdout.default
+                return None
     if rule.experiment is None:
         return None
     policy = rules.policies[rule.experiment]

@@ -29,6 +29,10 @@ class Decision:
     tracked: bool = False  # False for bots and DNT / Sec-GPC visitors: never counted
     cookie: VisitorCookie | None = field(default=None, repr=False)
     _convert: Converter | None = field(default=None, repr=False)
+    # The visitor's side of the rule's holdout: "default" (held out: the default variant,
+    # no experiment) or "adaptive"; None when no holdout applies (none declared, or a
+    # visitor who is never counted).
+    holdout: str | None = None
 
     @property
     def local_time(self) -> datetime:
@@ -54,4 +58,5 @@ class Decision:
             "visitor_id": self.visitor_id,
             "new_visitor": self.new_visitor,
             "tracked": self.tracked,
+            "holdout": self.holdout,
         }

@@ -18,7 +18,9 @@ Two kinds of entries:
   visitor's alone.
 - new visitor: no visitor cookie, tracked. Only what does not depend on the visitor is
   kept (device, zone, minute, dayparts, rule, goals, and the context the experiment
-  policy reads); a hit draws a visitor id and asks the policy for the arm.
+  policy reads); a hit draws a visitor id and asks the policy for the arm, and the rule's
+  holdout for the visitor's side (the entry keeps the rule's own variant and experiment,
+  whichever side the visitor who made it was on).
 
 Anything else (a new exposure, a cookie re-signed with the current secret) takes the full
 path and is not kept. Bounded in bytes like every cache keyed by request data.
@@ -73,6 +75,7 @@ class Entry(NamedTuple):
     context: Context | None  # what the policy reads (only with a policy)
     goals: tuple[CompiledGoal, ...]
     compiled: CompiledVariant | None  # the variant served (complete entries)
+    holdout: str | None  # the visitor's side of the rule's holdout (complete entries)
 
 
 class DecisionCache(ByteBudgetCache[DecisionKey, Entry]):

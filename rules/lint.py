@@ -38,7 +38,7 @@ def check_file(path: str | os.PathLike[str]) -> list[Problem]:
 
 def lint(ruleset: RuleSet) -> list[Problem]:
     """Warnings about ``ruleset``, in file order."""
-    found = [*_reachability(ruleset), *_unused(ruleset)]
+    found = [*_reachability(ruleset), *_unused(ruleset), *_holdouts(ruleset)]
     return sorted(found, key=lambda p: (p.line, p.column))
 
 
@@ -249,8 +249,9 @@ def _unused(ruleset: RuleSet) -> Iterator[Problem]:
                 f"experiment '{name}' is run by no rule; expected a rule with experiment: {name}",
             )
     used_goals = {experiment.goal for experiment in ruleset.experiments.values()}
+    priced = any(ruleset.prices(rule) for rule in ruleset.rules)  # a holdout counts every goal
     for name, goal in ruleset.goals.items():
-        if name not in used_goals:
+        if name not in used_goals and not priced:
             yield _warning(
                 ruleset,
                 goal.location,
@@ -265,4 +266,22 @@ def _unused(ruleset: RuleSet) -> Iterator[Problem]:
                 daypart.location,
                 f"daypart '{name}' is used by no rule; expected a rule with daypart: {name} "
                 "(unused, it only labels report segments)",
+            )
+
+
+def _holdouts(ruleset: RuleSet) -> Iterator[Problem]:
+    default = ruleset.catch_all
+    for rule in ruleset.rules:
+        if (
+            rule.holdout
+            and default is not None
+            and rule.serve == default.serve
+            and rule.experiment is None
+        ):
+            yield _warning(
+                ruleset,
+                rule.location,
+                f"rule '{rule.name}' serves the default variant '{rule.serve}' and runs no "
+                "experiment, so its holdout changes nothing and prices nothing; expected a "
+                "holdout on a rule that adapts",
             )

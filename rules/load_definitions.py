@@ -6,6 +6,7 @@ import difflib
 import re
 
 from daypart.rules.load_conditions import read_days, read_method, read_path_glob, read_path_globs
+from daypart.rules.load_experiments import read_holdout
 from daypart.rules.localtime import zone_named, zone_names
 from daypart.rules.matcher import OTHER_DAYPART
 from daypart.rules.model import MINUTES_PER_DAY, Daypart, Goal, Site, TimezoneSource, Variant
@@ -21,7 +22,7 @@ from daypart.rules.reading import (
 )
 from daypart.rules.yaml_source import Map, Scalar, YNode
 
-SITE_KEYS = ("timezone", "timezone_from", "paths")
+SITE_KEYS = ("timezone", "timezone_from", "paths", "holdout")
 DAYPART_KEYS = ("days", "from", "to")
 VARIANT_KEYS = ("rewrite", "headers")
 GOAL_KEYS = ("method", "path", "status", "value_header", "beacon")
@@ -52,9 +53,13 @@ def read_site(r: Reader, node: YNode) -> Site | None:
                 sources.append(source)
     paths_node = mapping.get("paths")
     paths = None if paths_node is None else read_path_globs(r, paths_node)
+    holdout_node = mapping.get("holdout")
+    holdout = None if holdout_node is None else read_holdout(r, holdout_node)
     if len(r.problems) > before:
         return None
-    return Site(timezone=timezone, timezone_from=tuple(sources), paths=paths)
+    return Site(
+        timezone=timezone, timezone_from=tuple(sources), paths=paths, holdout=holdout or 0.0
+    )
 
 
 def _timezone(r: Reader, node: YNode) -> str | None:

@@ -18,6 +18,7 @@ ADVANCE_KEYS = ("prob_beat_control", "expected_loss_below")
 ROLLBACK_KEYS = ("prob_worse_than_control",)
 
 _SHARE_EXPECTED = "a share above 0% and at most 100%, such as 5% or 0.05"
+HOLDOUT_EXPECTED = "a share from 0% to below 100%, such as 5% or 0.05 (0% holds nobody out)"
 _FRACTION_EXPECTED = "a number between 0 and 1 (exclusive), such as {example}"
 # What each threshold is, for messages, and a typical value.
 _THRESHOLDS = {
@@ -194,18 +195,36 @@ def _stage(r: Reader, node: YNode) -> Stage | None:
 
 def _share(r: Reader, node: YNode) -> float | None:
     """``5%``, ``"5%"`` or ``0.05``: the share of traffic, as a fraction."""
-    share: float | None = None
     if isinstance(node, Scalar) and not isinstance(node.value, bool):
-        text = node.text.strip()
-        try:
-            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-        except ValueError:
-            share = None
+        share = share_value(node.text)
         if share is not None and 0 < share <= 1:
             return share
         r.error(node, f"invalid traffic '{node.text}'; expected {_SHARE_EXPECTED}")
         return None
     r.error(node, f"expected {_SHARE_EXPECTED}, found {found(node)}")
+    return None
+
+
+def share_value(text: str) -> float | None:
+    """``5%`` or ``0.05`` as the fraction 0.05; None when the text is no number."""
+    text = text.strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        return None
+    return share if math.isfinite(share) else None
+
+
+def read_holdout(r: Reader, node: YNode) -> float | None:
+    """A holdout share (``site.holdout`` or a rule's ``holdout``): ``5%``, ``"5%"`` or
+    ``0.05``; ``0%`` holds nobody out (a rule exempt from the site's holdout)."""
+    if isinstance(node, Scalar) and not isinstance(node.value, bool):
+        share = share_value(node.text)
+        if share is not None and 0 <= share < 1:
+            return share
+        r.error(node, f"invalid holdout '{node.text}'; expected {HOLDOUT_EXPECTED}")
+        return None
+    r.error(node, f"expected {HOLDOUT_EXPECTED}, found {found(node)}")
     return None
 
 

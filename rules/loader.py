@@ -17,7 +17,7 @@ from typing import TypeVar
 from daypart.rules.errors import Problem, RulesError
 from daypart.rules.load_conditions import read_when
 from daypart.rules.load_definitions import read_daypart, read_goal, read_site, read_variant
-from daypart.rules.load_experiments import read_experiments
+from daypart.rules.load_experiments import read_experiments, read_holdout
 from daypart.rules.model import Experiment, Rule, RuleSet, Site
 from daypart.rules.reading import Reader, Reference, found, one_of, shown
 from daypart.rules.yaml_source import (
@@ -32,7 +32,7 @@ from daypart.rules.yaml_source import (
 
 SUPPORTED_VERSION = 1
 TOP_KEYS = ("version", "site", "dayparts", "variants", "goals", "rules", "experiments")
-RULE_KEYS = ("name", "when", "serve", "experiment")
+RULE_KEYS = ("name", "when", "serve", "experiment", "holdout")
 # Which top-level section defines each kind of name.
 _SECTION_OF = {
     "daypart": "dayparts",
@@ -254,12 +254,25 @@ class _Loader:
             experiment = r.string(experiment_node, "an experiment name")
             if experiment is not None:
                 self.refs.append(Reference("experiment", experiment, experiment_node))
+        holdout_node = mapping.get("holdout")
+        holdout = None if holdout_node is None else read_holdout(r, holdout_node)
         if len(r.problems) > before or name is None or serve is None:
             return None
         location = r.location(mapping)
+        if holdout_node is not None and (when is None or when.is_empty):
+            # The catch-all serves the default variant: it is what held-out visitors see.
+            r.error(
+                holdout_node,
+                f"rule '{name}' is the catch-all: it serves the default variant, which is "
+                "what held-out visitors see; expected no holdout here (site.holdout sets "
+                "the share for the other rules)",
+            )
+            return None
         if when is None:
-            return Rule(name, serve, experiment=experiment, location=location)
-        return Rule(name, serve, when=when, experiment=experiment, location=location)
+            return Rule(name, serve, experiment=experiment, location=location, holdout=holdout)
+        return Rule(
+            name, serve, when=when, experiment=experiment, location=location, holdout=holdout
+        )
 
     # --- across sections --------------------------------------------------------------------
 

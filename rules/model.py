@@ -48,6 +48,9 @@ class Site:
     # their goals counted, but are never rewritten, so a catch-all "/booking{path}" rule
     # cannot swallow the booking form's own POST.
     paths: tuple[str, ...] | None = None
+    # The share of visitors (0..1) held out of the adaptive rules: they see the default
+    # variant and enter no experiment, so that what adapting earns can be measured.
+    holdout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,7 @@ class Rule:
     when: Condition = field(default_factory=Condition)
     experiment: str | None = None
     location: Location | None = None
+    holdout: float | None = None  # this rule's holdout share; None: the site's
 
     @property
     def is_catch_all(self) -> bool:
@@ -214,3 +218,18 @@ class RuleSet:
     def default_variant(self) -> Variant | None:
         rule = self.catch_all
         return None if rule is None else self.variants[rule.serve]
+
+    def holdout_share(self, rule: Rule) -> float:
+        """The share of visitors held out of ``rule``: its own ``holdout``, else the
+        site's (the catch-all cannot set its own)."""
+        return self.site.holdout if rule.holdout is None else rule.holdout
+
+    def prices(self, rule: Rule) -> bool:
+        """Whether ``rule``'s holdout is counted: it holds visitors out, and what it serves
+        them otherwise is not the default variant (else there is nothing to compare)."""
+        default = self.catch_all
+        return (
+            self.holdout_share(rule) > 0
+            and not rule.is_catch_all
+            and (default is None or rule.serve != default.serve)
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from daypart.experiments.errors import ExperimentMisuse, InvalidTransition, StateConflict
+from daypart.experiments.holdout_report import as_experiment_reports, build_holdout_reports
 from daypart.experiments.report import build_report, build_reports, stage_label
 from daypart.experiments.report_export import reports_csv
 from daypart.experiments.rollout import ACTIONS, Action, Rollouts, apply_action
@@ -41,6 +42,11 @@ from daypart.middleware.admin.auth import (
 from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
 from daypart.middleware.admin.board import board_page, business_block
 from daypart.middleware.admin.charts import segment_grid, timeline_charts
+from daypart.middleware.admin.holdout_pages import (
+    experiment_block,
+    holdout_page,
+    holdout_section,
+)
 from daypart.middleware.admin.login import login_routes
 from daypart.middleware.admin.metrics import CONTENT_TYPE_LATEST, Metrics
 from daypart.middleware.admin.openapi import openapi_document
@@ -55,7 +61,7 @@ from daypart.middleware.admin.tz_script import tz_script_endpoint
 from daypart.middleware.background import Background
 from daypart.middleware.runtime import Runtime
 from daypart.rules.matcher import OTHER_DAYPART
-from daypart.rules.model import Experiment, RuleSet
+from daypart.rules.model import Experiment, Rule, RuleSet
 
 logger = logging.getLogger("daypart")
 
@@ -94,7 +100,11 @@ COUNTED_DEVICES = ("mobile", "tablet", "desktop")
 def segment_axes(ruleset: RuleSet, experiment: str) -> tuple[list[str], list[str]]:
     """The devices and dayparts the experiment's rules can count a visitor in, in the
     rules' order, so the grid shows the cells that could have data even while empty."""
-    running = [rule for rule in ruleset.rules if rule.experiment == experiment]
+    return rules_axes(ruleset, [rule for rule in ruleset.rules if rule.experiment == experiment])
+
+
+def rules_axes(ruleset: RuleSet, running: Sequence[Rule]) -> tuple[list[str], list[str]]:
+    """The devices and dayparts ``running`` can count a visitor in, in the rules' order."""
     devices = [
         device
         for device in COUNTED_DEVICES
@@ -393,8 +403,13 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
 
     async def csv_export(request: Request, principal: Principal) -> Response:
         reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
+        holdouts = await build_holdout_reports(
+            runtime.store, runtime.rules.ruleset, runtime.clock()
+        )
+        rows = [r.to_dict() for r in reports]
+        rows += [row for h in holdouts for row in as_experiment_reports(h.to_dict())]
         return PlainTextResponse(
-            reports_csv([r.to_dict() for r in reports]),
+            reports_csv(rows),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="daypart.csv"'},
         )
@@ -407,8 +422,53 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
 
     async def board(request: Request, principal: Principal) -> Response:
         reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
-        content = board_page(prefix, [r.to_dict() for r in reports], runtime, viewer(principal))
+        holdouts = await build_holdout_reports(
+            runtime.store, runtime.rules.ruleset, runtime.clock()
+        )
+        content = board_page(
+            prefix,
+            [r.to_dict() for r in reports],
+            runtime,
+            viewer(principal),
+            holdouts=holdout_section(prefix, [h.to_dict() for h in holdouts]),
+        )
         return html(content)
+
+    async def holdout_or_404(request: Request, as_page: bool = False) -> dict[str, Any] | Response:
+        """The report of the holdout of the rule the path names, or the 404 naming the
+        rules that have one."""
+        name = request.path_params["rule"]
+        holdouts = await build_holdout_reports(
+            runtime.store, runtime.rules.ruleset, runtime.clock()
+        )
+        for holdout in holdouts:
+            if holdout.rule == name:
+                return holdout.to_dict()
+        known = ", ".join(h.rule for h in holdouts) or "none"
+        message = f"no holdout prices rule {name!r}; rules with one: {known}"
+        if as_page:
+            return html(message_page(prefix, "Not found", message), 404)
+        return problem(404, message)
+
+    async def holdouts_api(request: Request, principal: Principal) -> Response:
+        holdouts = await build_holdout_reports(
+            runtime.store, runtime.rules.ruleset, runtime.clock()
+        )
+        return JSONResponse([h.to_dict() for h in holdouts])
+
+    async def holdout_api(request: Request, principal: Principal) -> Response:
+        found = await holdout_or_404(request)
+        return found if isinstance(found, Response) else JSONResponse(found)
+
+    async def holdout_detail(request: Request, principal: Principal) -> Response:
+        found = await holdout_or_404(request, as_page=True)
+        if isinstance(found, Response):
+            return found
+        ruleset = runtime.rules.ruleset
+        devices, dayparts = rules_axes(
+            ruleset, [r for r in ruleset.rules if r.name == found["rule"]]
+        )
+        return html(holdout_page(prefix, found, devices, dayparts, viewer(principal)))
 
     async def detail(request: Request, principal: Principal) -> Response:
         found = experiment_or_404(request, as_page=True)
@@ -419,6 +479,10 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
         timeline = await experiment_timeline(runtime, found, DEFAULT_DAYS)
         done = DONE.get(request.query_params.get("done", ""))
         devices, dayparts = segment_axes(runtime.rules.ruleset, found.name)
+        holdouts = await build_holdout_reports(
+            runtime.store, runtime.rules.ruleset, runtime.clock()
+        )
+        priced = experiment_block(prefix, found.name, [h.to_dict() for h in holdouts])
         content = detail_page(
             prefix,
             report.to_dict(),
@@ -428,6 +492,7 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             notice=f"{found.name} {done}." if done else None,
             now=runtime.clock(),
             extra=business_block(report.to_dict())
+            + priced
             + "<h2>Where it wins and where it loses</h2>"
             + segment_grid(report.to_dict(), devices, dayparts)
             + "<h2>Over time</h2>"
@@ -556,6 +621,7 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
                 acting(page_action, as_page=True),
                 methods=["POST"],
             ),
+            Route(f"{prefix}/holdouts/{{rule}}", reading(holdout_detail, as_page=True)),
             Route(f"{prefix}/export.csv", reading(csv_export, as_page=True)),
             Route(f"{prefix}/metrics", reading(metrics_endpoint)),
             Route(f"{prefix}/api/openapi.json", reading(openapi)),
@@ -566,6 +632,8 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             Route(
                 f"{prefix}/api/experiments/{{name}}/{{action}}", acting(action), methods=["POST"]
             ),
+            Route(f"{prefix}/api/holdouts", reading(holdouts_api)),
+            Route(f"{prefix}/api/holdouts/{{rule}}", reading(holdout_api)),
             Route(f"{prefix}/api/rules", reading(rules)),
             Route(f"{prefix}/api/rules/reload", acting(reload), methods=["POST"]),
         ]

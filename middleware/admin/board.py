@@ -112,7 +112,10 @@ def board_page(
     reports: Sequence[Mapping[str, Any]],
     runtime: Runtime,
     viewer: Viewer | None = None,
+    holdouts: str = "",
 ) -> str:
+    """``holdouts``: the section on what the adaptive rules earn (``holdout_pages``), shown
+    between the totals and the experiments."""
     now = runtime.clock()
     gain = spent_revenue = spent_conversions = 0.0
     lights = dict.fromkeys(MEANINGS, 0)
@@ -137,7 +140,7 @@ def board_page(
     )
     cards = "".join(_card(prefix, report, now) for report in reports)
     body = (
-        f"{BOARD_STYLE}<h1>daypart</h1>{warning}{totals}"
+        f"{BOARD_STYLE}<h1>daypart</h1>{warning}{totals}{holdouts}"
         f"<div class='cards'>{cards or '<p>No experiments in the rules.</p>'}</div>"
         f"<p>Rules: <code>{_e(runtime.rules.ruleset.source)}</code> · "
         f"<a href='{prefix}/export.csv'>CSV</a> · <a href='{prefix}/api/openapi.json'>API</a>"

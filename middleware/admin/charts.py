@@ -146,9 +146,15 @@ def _uplift(control: Mapping[str, Any], arm: Mapping[str, Any]) -> float | None:
     return float(rate) / float(base) - 1.0
 
 
-def segment_grid(report: Mapping[str, Any], devices: Sequence[str], dayparts: Sequence[str]) -> str:
+def segment_grid(
+    report: Mapping[str, Any],
+    devices: Sequence[str],
+    dayparts: Sequence[str],
+    baseline: str = "control",
+) -> str:
     """A heat map of the leading treatment's uplift and P(beat control) per device ×
-    daypart; a cell without visitors is shown empty, never left out."""
+    daypart; a cell without visitors is shown empty, never left out. ``baseline``: what
+    the first arm is called (a holdout's is the default)."""
     segments = {
         (str(s.get("device")), str(s.get("daypart"))): s for s in report.get("segments", [])
     }
@@ -173,13 +179,14 @@ def segment_grid(report: Mapping[str, Any], devices: Sequence[str], dayparts: Se
             text = "–" if uplift is None else f"{uplift * 100:+.0f}%"
             cells.append(
                 f"<td style='background:rgba({hue},{0.12 + 0.6 * strength:.2f})' "
-                f"title='{_e(best.get('name'))}: P(beat control) {beat * 100:.1f}%, "
+                f"title='{_e(best.get('name'))}: P(beat {_e(baseline)}) {beat * 100:.1f}%, "
                 f"{visitors} visitors'><b>{text}</b><br><small>{_e(best.get('name'))} "
                 f"{beat * 100:.0f}%<br>{visitors:,} visitors</small></td>"
             )
         rows.append(f"<tr><th>{_e(device)}</th>{''.join(cells)}</tr>")
     return (
-        "<p>The leading treatment's uplift over control and its probability to beat control, "
-        "per device × daypart (green: likely better; red: likely worse; –: no visitors).</p>"
+        f"<p>The leading treatment's uplift over {_e(baseline)} and its probability to beat "
+        f"{_e(baseline)}, per device × daypart (green: likely better; red: likely worse; –: no "
+        "visitors).</p>"
         f"<table class='grid'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
     )

@@ -132,6 +132,58 @@ SCHEMAS: dict[str, Any] = {
             "segments": {"type": "array", "items": _ref("Segment")},
         }
     ),
+    "Projection": _object(
+        {
+            "leader": {"type": "string", "description": "the arm compared: adaptive"},
+            "monthly_visitors": {"type": "number"},
+            "conversions": {
+                "type": "array",
+                "items": {"type": "number"},
+                "minItems": 3,
+                "maxItems": 3,
+                "description": "extra conversions: mean, 95% low, 95% high",
+            },
+            "revenue": {
+                "oneOf": [
+                    {"type": "null"},
+                    {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
+                ],
+                "description": "extra revenue: mean, 95% low, 95% high (goals with values)",
+            },
+        }
+    ),
+    "HoldoutGoal": _object(
+        {
+            "goal": {"type": "string"},
+            "revenue": {"type": "boolean"},
+            "uplift": {**NUMBER_OR_NULL, "description": "adaptive's rate over default's, − 1"},
+            "uplift_interval": INTERVAL,
+            "prob_beat_default": {"type": "number"},
+            "per_1000": {**_ref("Projection"), "description": "per 1,000 visitors adapted"},
+            "per_month": {
+                "oneOf": [{"type": "null"}, _ref("Projection")],
+                "description": "for the visitors the rule adapts in a month",
+            },
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "arms": {"type": "array", "items": _ref("Arm")},
+            "segments": {"type": "array", "items": _ref("Segment")},
+        }
+    ),
+    "Holdout": _object(
+        {
+            "rule": {"type": "string"},
+            "name": {"type": "string", "description": "holdout:<rule>:<share>, in the store"},
+            "share": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "default_variant": STRING_OR_NULL,
+            "adaptive_variant": {"type": "string"},
+            "experiment": STRING_OR_NULL,
+            "visitors": {"type": "integer", "minimum": 0},
+            "visitors_per_day": {"type": "number", "minimum": 0},
+            "srm": {"type": "object"},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "goals": {"type": "array", "items": _ref("HoldoutGoal")},
+        }
+    ),
     "Timeline": _object(
         {
             "experiment": {"type": "string"},
@@ -258,6 +310,7 @@ ACT_FORM: list[dict[str, list[str]]] = [{"session": []}]  # the CSRF token is a 
 
 def openapi_document(prefix: str) -> dict[str, Any]:
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    rule = {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}}
     action = {
         "name": "action",
         "in": "path",
@@ -450,9 +503,21 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                     },
                 },
             },
+            f"{prefix}/holdouts/{{rule}}": {
+                "get": {
+                    "summary": "A rule's holdout: what adapting earns against the default",
+                    "security": READ,
+                    "parameters": [rule],
+                    "responses": {
+                        "200": _html("the page"),
+                        "404": _html("no holdout prices that rule"),
+                        **PAGE_ERRORS,
+                    },
+                }
+            },
             f"{prefix}/export.csv": {
                 "get": {
-                    "summary": "Every arm and segment as CSV",
+                    "summary": "Every arm and segment as CSV, experiments' and holdouts'",
                     "security": READ,
                     "responses": {
                         "200": {"description": "CSV", "content": {"text/csv": {}}},
@@ -542,6 +607,25 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         "409": _json("not allowed now, or a concurrent change", "Error"),
                         "413": _json("body too large", "Error"),
                         "422": _json("completing needs a valid winner", "Error"),
+                        **ERROR_RESPONSES,
+                    },
+                }
+            },
+            f"{prefix}/api/holdouts": {
+                "get": {
+                    "summary": "What every adaptive rule earns against the default variant",
+                    "security": READ,
+                    "responses": {"200": _json_list("holdouts", "Holdout"), **ERROR_RESPONSES},
+                }
+            },
+            f"{prefix}/api/holdouts/{{rule}}": {
+                "get": {
+                    "summary": "One rule's holdout: per goal, both arms pooled and per segment",
+                    "security": READ,
+                    "parameters": [rule],
+                    "responses": {
+                        "200": _json("the holdout", "Holdout"),
+                        "404": _json("no holdout prices that rule", "Error"),
                         **ERROR_RESPONSES,
                     },
                 }

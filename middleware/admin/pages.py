@@ -119,11 +119,12 @@ def _money(value: object) -> str:
     return "–" if not isinstance(value, int | float) else f"{value:,.2f}"
 
 
-def _arm_table(arms: Sequence[Mapping[str, Any]]) -> str:
+def _arm_table(arms: Sequence[Mapping[str, Any]], baseline: str = "control") -> str:
+    """``baseline``: what the first arm is called (a holdout's is the default)."""
     revenue = any("revenue_per_visitor" in arm for arm in arms)
     head = (
         "<tr><th>arm</th><th>visitors</th><th>conversions</th><th>rate</th><th>95% interval</th>"
-        "<th>uplift 95%</th><th>P(beat control)</th><th>P(best)</th><th>expected loss</th>"
+        f"<th>uplift 95%</th><th>P(beat {_e(baseline)})</th><th>P(best)</th><th>expected loss</th>"
         + (
             "<th>revenue</th><th>per visitor</th><th>extra per 1,000 visitors (95%)</th>"
             if revenue
@@ -152,7 +153,7 @@ def _arm_table(arms: Sequence[Mapping[str, Any]]) -> str:
             )
         rows.append(
             f"<tr><td>{_e(arm.get('name'))}"
-            f"{' (control)' if control and arm.get('name') != 'control' else ''}</td>"
+            f"{f' ({_e(baseline)})' if control and arm.get('name') != baseline else ''}</td>"
             f"<td>{_e(arm.get('visitors'))}</td>"
             f"<td>{_e(arm.get('conversions'))}</td><td>{_pct(arm.get('rate'))}</td>"
             f"<td>{_pct(low)} – {_pct(high)}</td>"

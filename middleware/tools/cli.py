@@ -72,10 +72,19 @@ def _explain(args: argparse.Namespace) -> int:
         if result["experiment"]:
             arm = result["arm"] or "not enrolled (pass --visitor ID for a visitor's arm)"
             print(f"experiment: {result['experiment']} (arm: {arm})")
+        if result.get("holdout") == "default":
+            print("holdout:    held out (the default variant, no experiment)")
+        elif result.get("holdout") == "adaptive":
+            print("holdout:    not held out (the rule adapts)")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
+    from daypart.experiments.holdout_report import (
+        as_experiment_reports,
+        build_holdout_reports,
+        format_holdouts,
+    )
     from daypart.experiments.report import build_reports
     from daypart.experiments.report_export import reports_csv
     from daypart.experiments.store import store_from_url
@@ -84,21 +93,28 @@ def _report(args: argparse.Namespace) -> int:
     ruleset = load_rules(args.rules) if args.rules else None
     store = store_from_url(args.store)
 
-    async def run() -> list[dict[str, Any]]:
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         try:
-            return [r.to_dict() for r in await build_reports(store, ruleset)]
+            reports = [] if args.holdouts else await build_reports(store, ruleset)
+            holdouts = await build_holdout_reports(store, ruleset)
+            return [r.to_dict() for r in reports], [h.to_dict() for h in holdouts]
         finally:
             await store.close()
 
-    reports = asyncio.run(run())
-    if args.json:
-        print(json.dumps(reports, indent=2))
+    reports, holdouts = asyncio.run(run())
+    if args.json:  # one list: the experiments, or (--holdouts) the holdouts
+        print(json.dumps(holdouts if args.holdouts else reports, indent=2))
     elif args.csv:
-        sys.stdout.write(reports_csv(reports))
+        sys.stdout.write(
+            reports_csv(reports + [r for h in holdouts for r in as_experiment_reports(h)])
+        )
     else:
         from daypart.experiments.report_export import format_reports
 
-        print(format_reports(reports))
+        if not args.holdouts:
+            print(format_reports(reports))
+        if holdouts or args.holdouts:
+            print(("" if args.holdouts else "\n") + format_holdouts(holdouts))
     return 0
 
 
@@ -207,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     form = report.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true")
     form.add_argument("--csv", action="store_true")
+    report.add_argument(
+        "--holdouts", action="store_true", help="only what the adaptive rules earn (holdouts)"
+    )
     report.set_defaults(run=_report)
 
     demo = commands.add_parser("demo", help="the travel demo site behind the middleware")

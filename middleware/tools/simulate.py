@@ -5,6 +5,11 @@ Visitors arrive in the segment of the rule that runs the experiment (its devices
 dayparts), spread over each daypart's window; a visitor converts with the true rate of
 the arm it was served; the evaluator runs every simulated hour. The result says what the
 gates decided, when, and what it cost: how many visitors saw the worse arm.
+
+When the rules hold visitors out of that rule (``site.holdout``), every visitor counted
+in the holdout converts too — a held-out one at the truth's ``default`` rate, one the rule
+adapted at the rate of what they were served — and the result compares what the
+holdout's report says adapting earns with what was planted.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daypart.experiments.errors import ExperimentMisuse
+from daypart.experiments.holdout import ADAPTIVE, DEFAULT, holdouts_of
+from daypart.experiments.holdout_report import build_holdout_reports
 from daypart.experiments.pooling import arm_totals, segments_of
 from daypart.experiments.store.memory import MemoryStore
 from daypart.middleware.asgi import AdaptiveMiddleware
@@ -62,6 +69,7 @@ class SimulationResult:
     true_rates: dict[str, float] = field(default_factory=dict)  # the truth's base rates
     history: list[str] = field(default_factory=list)
     segments: list[dict[str, Any]] = field(default_factory=list)  # per device × daypart
+    holdout: dict[str, Any] | None = None  # planted and reported, when the rule has one
 
     @property
     def shipped(self) -> str | None:
@@ -92,6 +100,22 @@ class SimulationResult:
             )
         lines.append(f"  visitors shown a worse arm: {self.worse_arm_exposures()}")
         lines += [f"  {entry}" for entry in self.history]
+        holdout = self.holdout
+        if holdout is not None:
+            planted, reported = holdout["planted"], holdout["reported"]
+            low, high = reported["uplift_interval"]
+            lines.append(
+                f"  holdout of {holdout['rule']} ({holdout['share'] * 100:g}%): planted "
+                f"uplift {planted['uplift'] * 100:+.1f}%, reported "
+                + (
+                    "–"
+                    if reported["uplift"] is None
+                    else f"{reported['uplift'] * 100:+.1f}% "
+                    f"({low * 100:+.1f}% … {high * 100:+.1f}%)"
+                )
+                + f", P(beat default) {reported['prob_beat_default'] * 100:.1f}%; planted "
+                f"{'within' if holdout['within_interval'] else 'OUTSIDE'} the interval"
+            )
         return "\n".join(lines)
 
 
@@ -193,6 +217,15 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
     result = SimulationResult(experiment.name, "undecided", 0.0, 0, true_rates=rates)
     # A page the rule applies to: its first path glob made concrete, or the home page.
     path = (rule.when.path or ("/",))[0].replace("**", "x").replace("*", "x").replace("?", "x")
+    priced = any(h.rule == rule.name for h in holdouts_of(ruleset))
+    planted = _Planted()
+
+    async def done() -> SimulationResult:
+        finished = await _finish(result, store, experiment, truth, clock[0] - start.timestamp())
+        if priced:
+            finished.holdout = await _holdout_result(app, rule, goal.name, planted, clock[0])
+        return finished
+
     await app.background.start()
     try:
         for day in range(config.max_days):
@@ -205,9 +238,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
                 while arrival >= next_hour:
                     clock[0] = next_hour
                     if await _evaluate(app, result):
-                        return await _finish(
-                            result, store, experiment, truth, clock[0] - start.timestamp()
-                        )
+                        return await done()
                     next_hour += 3600
                 clock[0] = arrival
                 result.visitors += 1
@@ -220,12 +251,23 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
                 await app(page, _receive, capture)
                 decision = page["state"]["daypart"]
                 arm = decision.arm
-                if arm is None or capture.cookie is None:
+                side = decision.holdout if priced else None
+                if capture.cookie is None or (arm is None and side is None):
                     continue
-                if rng.random() < truth.rates(decision.device, decision.segment)[arm]:
+                # Held out: the default variant; else the arm, or the rule's (the control's).
+                if side == DEFAULT:
+                    rate = truth.default_rate(decision.device, decision.segment)
+                    value = truth.default_value()
+                else:
+                    served = arm or names[0]
+                    rate = truth.rates(decision.device, decision.segment)[served]
+                    value = truth.values.get(served)
+                if side is not None:
+                    planted.add(side, rate, value)
+                if rng.random() < rate:
                     cookie = [*headers, (b"cookie", capture.cookie)]
-                    if arm in truth.values:  # the order's value, as the site's header says
-                        cookie.append((b"x-sim-value", repr(truth.values[arm]).encode()))
+                    if value is not None:  # the order's value, as the site's header says
+                        cookie.append((b"x-sim-value", repr(value).encode()))
                     if goal.path is not None:
                         await app(
                             _scope(goal.method or "POST", goal.path, cookie), _receive, _Capture()
@@ -235,7 +277,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
             clock[0] = (midnight + timedelta(days=1)).timestamp()
             if await _evaluate(app, result):
                 break
-        return await _finish(result, store, experiment, truth, clock[0] - start.timestamp())
+        return await done()
     finally:
         await app.background.stop()
 
@@ -297,6 +339,81 @@ async def _finish(
         )
     result.days = seconds / 86400
     return result
+
+
+class _Planted:
+    """What the visitors counted in the holdout were shown, in truth: per side, how many,
+    their summed true rates and (with order values) their summed expected revenue."""
+
+    def __init__(self) -> None:
+        self.visitors: dict[str, int] = {}
+        self.rates: dict[str, float] = {}
+        self.revenue: dict[str, float] = {}
+        self.valued = True
+
+    def add(self, side: str, rate: float, value: float | None) -> None:
+        self.visitors[side] = self.visitors.get(side, 0) + 1
+        self.rates[side] = self.rates.get(side, 0.0) + rate
+        if value is None:
+            self.valued = False
+        else:
+            self.revenue[side] = self.revenue.get(side, 0.0) + rate * value
+
+    def mean(self, totals: dict[str, float], side: str) -> float:
+        return totals.get(side, 0.0) / max(self.visitors.get(side, 0), 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        default, adaptive = self.mean(self.rates, DEFAULT), self.mean(self.rates, ADAPTIVE)
+        planted: dict[str, Any] = {
+            "default_rate": default,
+            "adaptive_rate": adaptive,
+            "uplift": adaptive / default - 1.0 if default > 0 else None,
+            "incremental_revenue_per_1000": None,
+        }
+        if self.valued:
+            planted["incremental_revenue_per_1000"] = 1000.0 * (
+                self.mean(self.revenue, ADAPTIVE) - self.mean(self.revenue, DEFAULT)
+            )
+        return planted
+
+
+async def _holdout_result(
+    app: AdaptiveMiddleware, rule: Rule, goal: str, planted: _Planted, now: float
+) -> dict[str, Any]:
+    """The rule's holdout on the experiment's goal: what was planted between the adaptive
+    variants and the default, what the report says, and whether its interval holds it."""
+    runtime = app.runtime
+    await runtime.recorder.flush()
+    reports = await build_holdout_reports(runtime.store, runtime.rules.ruleset, now)
+    report = next(r for r in reports if r.rule == rule.name)
+    found = next(g for g in report.goals if g.goal == goal)
+    adaptive = found.arms[1]
+    truth = planted.to_dict()
+    low, high = found.uplift_interval
+    reported: dict[str, Any] = {
+        "uplift": found.uplift,
+        "uplift_interval": [low, high],
+        "prob_beat_default": found.prob_beat_default,
+        "incremental_revenue_per_1000": None,
+        "incremental_revenue_per_1000_interval": None,
+    }
+    if adaptive.revenue is not None:
+        interval = adaptive.revenue.incremental_per_1000_interval
+        reported["incremental_revenue_per_1000"] = adaptive.revenue.incremental_per_1000
+        reported["incremental_revenue_per_1000_interval"] = (
+            None if interval is None else list(interval)
+        )
+    return {
+        "rule": rule.name,
+        "name": report.name,
+        "share": report.share,
+        "goal": goal,
+        "exposures": {arm.name: arm.result.visitors for arm in found.arms},
+        "conversions": {arm.name: arm.result.conversions for arm in found.arms},
+        "planted": truth,
+        "reported": reported,
+        "within_interval": truth["uplift"] is not None and low <= truth["uplift"] <= high,
+    }
 
 
 def _windows(ruleset: RuleSet, rule: Rule) -> list[tuple[int, int, frozenset[int]]]:

@@ -3,9 +3,16 @@ mean order value) of each arm, for everyone and per segment.
 
     base: {control: 0.030, offer: 0.030}
     values: {control: 120, offer: 120}          # optional: the mean value of a conversion
+    default: 0.025                               # optional: the default variant's rate
     segments:                                    # first match wins; else base
       - {device: desktop, daypart: evening, rates: {control: 0.030, offer: 0.036}}
-      - {device: mobile, rates: {control: 0.030, offer: 0.027}}
+      - {device: mobile, rates: {control: 0.030, offer: 0.027}, default: 0.02}
+
+``default`` is what visitors held out of the rule (``site.holdout``) convert at: they see
+the default variant instead of the rule's. Without it the default converts like the
+control (nothing planted between adapting and the default); a segment's own ``default``
+wins over the file's. ``values`` may give the default's order value too (else the
+control's).
 
 Every mistake is a ``ValueError`` saying what was found and what was expected.
 """
@@ -22,6 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 DEVICES = ("mobile", "tablet", "desktop")
+DEFAULT_ARM = "default"  # the key of the default variant's rate and value
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,7 @@ class SegmentTruth:
     device: str | None  # None: any
     daypart: str | None
     rates: Mapping[str, float]
+    default: float | None = None  # the default variant's rate here (held-out visitors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +45,32 @@ class Truth:
     base: Mapping[str, float]
     segments: tuple[SegmentTruth, ...] = ()
     values: Mapping[str, float] = field(default_factory=dict)
+    default: float | None = None  # the default variant's rate (held-out visitors)
 
-    def rates(self, device: str, daypart: str) -> Mapping[str, float]:
+    def _segment(self, device: str, daypart: str) -> SegmentTruth | None:
         for segment in self.segments:
             if segment.device in (None, device) and segment.daypart in (None, daypart):
-                return segment.rates
-        return self.base
+                return segment
+        return None
+
+    def rates(self, device: str, daypart: str) -> Mapping[str, float]:
+        segment = self._segment(device, daypart)
+        return self.base if segment is None else segment.rates
+
+    def default_rate(self, device: str, daypart: str) -> float:
+        """What a visitor shown the default variant converts at here: the segment's
+        ``default``, else the file's, else the control's rate here."""
+        segment = self._segment(device, daypart)
+        if segment is not None and segment.default is not None:
+            return segment.default
+        if self.default is not None:
+            return self.default
+        return next(iter(self.rates(device, daypart).values()))
+
+    def default_value(self) -> float | None:
+        """The default variant's mean order value: its own, else the control's."""
+        control = next(iter(self.base), None)
+        return self.values.get(DEFAULT_ARM, self.values.get(control or ""))
 
 
 def uniform(arms: Sequence[str], base_rate: float, uplift: float) -> Truth:
@@ -84,16 +113,21 @@ def load_truth(path: Path, arms: Sequence[str], dayparts: Sequence[str]) -> Trut
         raise ValueError(f"{path}: cannot read the truth file: {exc}") from exc
     if not isinstance(data, Mapping) or "base" not in data:
         raise ValueError(f"{path}: expected a mapping with base (and segments, values)")
-    unknown = sorted(set(map(str, data)) - {"base", "segments", "values"})
+    unknown = sorted(set(map(str, data)) - {"base", "segments", "values", "default"})
     if unknown:
-        raise ValueError(f"{path}: unknown key {unknown[0]!r}; expected base, segments, values")
+        raise ValueError(
+            f"{path}: unknown key {unknown[0]!r}; expected base, segments, values, default"
+        )
     base = _rates(f"{path}: base", data["base"], arms)
+    default = None
+    if data.get("default") is not None:
+        default = check_rate(f"{path}: default", data["default"])
     segments = []
     for number, raw in enumerate(data.get("segments") or [], 1):
         where = f"{path}: segment {number}"
         if not isinstance(raw, Mapping) or "rates" not in raw:
             raise ValueError(f"{where}: expected {{device, daypart, rates}}, got {raw!r}")
-        extra = sorted(set(map(str, raw)) - {"device", "daypart", "rates"})
+        extra = sorted(set(map(str, raw)) - {"device", "daypart", "rates", "default"})
         if extra:
             raise ValueError(f"{where}: unknown key {extra[0]!r}")
         device, daypart = raw.get("device"), raw.get("daypart")
@@ -103,15 +137,24 @@ def load_truth(path: Path, arms: Sequence[str], dayparts: Sequence[str]) -> Trut
             raise ValueError(
                 f"{where}: daypart {daypart!r}; the rules define {', '.join(dayparts)}, other"
             )
-        segments.append(SegmentTruth(device, daypart, _rates(where, raw["rates"], arms)))
+        segment_default = None
+        if raw.get("default") is not None:
+            segment_default = check_rate(f"{where}: default", raw["default"])
+        segments.append(
+            SegmentTruth(device, daypart, _rates(where, raw["rates"], arms), segment_default)
+        )
     values: dict[str, float] = {}
     if data.get("values") is not None:
         raw_values = data["values"]
-        if not isinstance(raw_values, Mapping) or set(map(str, raw_values)) != set(arms):
-            raise ValueError(f"{path}: values: expected a mean order value for each arm")
-        for arm in arms:
+        given = set(map(str, raw_values)) if isinstance(raw_values, Mapping) else None
+        if given is None or given - {DEFAULT_ARM} != set(arms) - {DEFAULT_ARM}:
+            raise ValueError(
+                f"{path}: values: expected a mean order value for each arm (and optionally "
+                "the default)"
+            )
+        for arm in (*arms, DEFAULT_ARM) if DEFAULT_ARM in given else arms:
             value = raw_values[arm]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{path}: values: {arm} {value!r}; expected a number ≥ 0")
             values[arm] = float(value)
-    return Truth(base, tuple(segments), values)
+    return Truth(base, tuple(segments), values, default)

@@ -133,6 +133,9 @@ def test_real_answers_match_the_schemas(make_app: MakeApp) -> None:
         check(client.get(f"{api}/evening-offer/daily?days=0", headers=BEARER))  # 400
         check(client.get("/_daypart/tz.js"))
         check(client.get("/_daypart/api/rules", headers=BEARER))
+        check(client.get("/_daypart/api/holdouts", headers=BEARER))  # none declared: []
+        check(client.get("/_daypart/api/holdouts/evening-planners-book", headers=BEARER))  # 404
+        check(client.get("/_daypart/holdouts/evening-planners-book"))  # 404
         check(client.post("/_daypart/api/rules/reload", headers=BEARER))
         check(client.get("/_daypart/api/openapi.json", headers=BEARER))
         check(client.get("/_daypart/metrics", headers=BEARER))
