@@ -80,6 +80,12 @@ def _days_minutes(days: Iterable[int]) -> int:
     return bits
 
 
+def condition_minutes(when: Condition, dayparts: Mapping[str, int]) -> int:
+    """The minutes of the week ``when``'s daypart and days allow, as a bit set;
+    ``dayparts`` maps names to their minutes (``daypart_minutes``)."""
+    return _condition_minutes(when, dayparts)
+
+
 def _condition_minutes(when: Condition, dayparts: Mapping[str, int]) -> int:
     bits = _WHOLE_WEEK
     if when.daypart is not None:

@@ -1,4 +1,4 @@
-"""The ``daypart`` command: check, explain, report, demo, simulate, hash-password."""
+"""The ``daypart`` command: check, explain, report, propose, demo, simulate, hash-password."""
 
 from __future__ import annotations
 
@@ -118,6 +118,54 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _propose(args: argparse.Namespace) -> int:
+    from daypart.experiments.store import store_from_url
+    from daypart.experiments.store.errors import StoreError
+    from daypart.middleware.tools.propose import NOTHING, Proposal, propose
+
+    if args.output is not None and Path(args.output).resolve() == Path(args.rules).resolve():
+        print(
+            f"--output {args.output}: that is the rule file itself; propose never rewrites "
+            "it (review the diff, then apply it yourself)",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> Proposal:
+        store = store_from_url(args.store)
+        try:
+            return await propose(args.rules, store)
+        finally:
+            await store.close()
+
+    try:
+        proposal = asyncio.run(run())
+    except RulesError as exc:  # bad input: exit 2 (check's exit 1 means "fix the file")
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"daypart propose: {exc}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        try:
+            Path(args.output).write_text(proposal.proposed, encoding="utf-8")
+        except OSError as exc:
+            print(f"--output {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(proposal.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    for note in proposal.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if proposal.changes:
+        sys.stdout.write(proposal.diff())
+        print(f"{len(proposal.changes)} change(s) proposed; nothing was written", file=sys.stderr)
+    else:
+        print(NOTHING)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -227,6 +275,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--holdouts", action="store_true", help="only what the adaptive rules earn (holdouts)"
     )
     report.set_defaults(run=_report)
+
+    proposing = commands.add_parser(
+        "propose", help="the rule changes the evidence supports, as a diff (writes nothing)"
+    )
+    proposing.add_argument("rules", metavar="RULES", help="the rule file")
+    proposing.add_argument(
+        "--store",
+        default=os.environ.get("DAYPART_STORE"),
+        required="DAYPART_STORE" not in os.environ,
+        help="the store URL (default: $DAYPART_STORE)",
+    )
+    proposing.add_argument("--json", action="store_true", help="changes, numbers and diff")
+    proposing.add_argument("--output", metavar="FILE", help="also write the proposed file here")
+    proposing.set_defaults(run=_propose)
 
     demo = commands.add_parser("demo", help="the travel demo site behind the middleware")
     demo.add_argument("--host", default="127.0.0.1")
