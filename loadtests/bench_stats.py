@@ -49,7 +49,7 @@ def workload(seed: int = 7) -> list[tuple[Experiment, ExperimentCounts, RolloutS
         experiment = Experiment(f"experiment-{e:02d}", arms, GOAL, rollout=rollout, gates=gates)
         base = rng.uniform(0.02, 0.10)
         lift = np.concatenate([[1.0], rng.uniform(0.9, 1.15, ARMS - 1)])
-        cells: dict[tuple[str, str, str], Cell] = {}
+        cells: dict[tuple[str, str, str, str], Cell] = {}
         for device in DEVICES:
             for daypart in DAYPARTS:
                 size = int(rng.integers(300, 20_000))
@@ -57,7 +57,7 @@ def workload(seed: int = 7) -> list[tuple[Experiment, ExperimentCounts, RolloutS
                     visitors = int(rng.binomial(size, 1 / ARMS) * 1)
                     conversions = int(rng.binomial(visitors, min(base * factor, 1.0)))
                     values = rng.lognormal(4.0, 0.6, conversions)
-                    cells[(arm.name, device, daypart)] = Cell(
+                    cells[(arm.name, device, daypart, "")] = Cell(
                         exposures=visitors,
                         conversions={GOAL: conversions},
                         revenue={GOAL: float(values.sum())},

@@ -241,6 +241,7 @@ class AdaptiveMiddleware:
                 zone,
                 dayparts,
                 segment,
+                channel,
                 rule,
                 served,
                 experiment,
@@ -258,7 +259,12 @@ class AdaptiveMiddleware:
                 if policy is not None:
                     assert context is not None  # kept with every policy
                     arm, served, new_mark = policy.assign(
-                        states.get(policy.name, NOT_STARTED), visitor_id, (), context, segment
+                        states.get(policy.name, NOT_STARTED),
+                        visitor_id,
+                        (),
+                        context,
+                        segment,
+                        channel,
                     )
                     variant = rules.variants.get(served)
             # Positional arguments: this runs on most requests (see the field order).
@@ -277,6 +283,7 @@ class AdaptiveMiddleware:
                 tracked,
                 cookie,
                 self._convert,
+                channel,
             )
         else:
             decision, context = self.classifier.classify(scope, rules, epoch)
@@ -307,7 +314,7 @@ class AdaptiveMiddleware:
                 Exposure(
                     decision.experiment,
                     new_mark.arm,
-                    Segment(new_mark.device, new_mark.daypart),
+                    Segment(new_mark.device, new_mark.daypart, new_mark.channel),
                     visitor_id,
                     rules.site_day(epoch),
                 )
@@ -377,6 +384,7 @@ class AdaptiveMiddleware:
                 decision.zone,
                 decision.dayparts,
                 decision.segment,
+                decision.channel,
                 decision.rule,
                 decision.variant,  # a new visitor's in an experiment is replaced on a hit
                 decision.experiment,

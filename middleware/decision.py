@@ -29,6 +29,9 @@ class Decision:
     tracked: bool = False  # False for bots and DNT / Sec-GPC visitors: never counted
     cookie: VisitorCookie | None = field(default=None, repr=False)
     _convert: Converter | None = field(default=None, repr=False)
+    # The channel this request came through (``site.channel_from``); "" when the rules
+    # declare no channels. A visitor is counted in the channel of their first exposure.
+    channel: str = ""
 
     @property
     def local_time(self) -> datetime:
@@ -47,6 +50,7 @@ class Decision:
             "timezone": self.zone.key,
             "dayparts": sorted(self.dayparts),
             "segment": self.segment,
+            **({"channel": self.channel} if self.channel else {}),
             "rule": self.rule,
             "variant": self.variant,
             "experiment": self.experiment,

@@ -41,6 +41,12 @@ class TimezoneSource:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelSource:
+    kind: Literal["query", "header", "cookie"]
+    name: str  # header names are stored lower-case
+
+
+@dataclass(frozen=True, slots=True)
 class Site:
     timezone: str = "UTC"  # an IANA name, validated by the loader
     timezone_from: tuple[TimezoneSource, ...] = ()
@@ -48,6 +54,10 @@ class Site:
     # their goals counted, but are never rewritten, so a catch-all "/booking{path}" rule
     # cannot swallow the booking form's own POST.
     paths: tuple[str, ...] | None = None
+    # Where a request's channel is read, first source present wins; and the channels
+    # counted (lower-case names). Both empty: no channel dimension (``daypart.rules.channels``).
+    channel_from: tuple[ChannelSource, ...] = ()
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,8 @@ class MemoryStore(Store):
             generations.setdefault(live[0], set()).add(mark)
             counted += 1
             cells = self._cells.setdefault(name, {})
-            key = (record.arm, record.segment.device, record.segment.daypart)
+            segment = record.segment
+            key = (record.arm, segment.device, segment.daypart, segment.channel)
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = Cell()

@@ -55,7 +55,7 @@ CellSpec = tuple[str, str, str, int, int]  # arm, device, daypart, exposures, co
 
 
 def counts_of(cells: Iterable[CellSpec], value: float | None = None) -> ExperimentCounts:
-    built: dict[tuple[str, str, str], Cell] = {}
+    built: dict[tuple[str, str, str, str], Cell] = {}
     for arm, device, daypart, exposures, conversions in cells:
         cell = Cell(exposures=exposures, conversions={GOAL: conversions})
         if value is not None and conversions:
@@ -63,7 +63,7 @@ def counts_of(cells: Iterable[CellSpec], value: float | None = None) -> Experime
             values = [value + 10 * (i % 2) for i in range(conversions)]
             cell.revenue[GOAL] = float(sum(values))
             cell.revenue_sq[GOAL] = float(sum(v * v for v in values))
-        built[(arm, device, daypart)] = cell
+        built[(arm, device, daypart, "")] = cell
     return ExperimentCounts(EXPERIMENT.name, built)
 
 
@@ -188,8 +188,8 @@ def test_weights_set_the_expected_split() -> None:
     counts = ExperimentCounts(
         "weighted",
         {
-            ("control", "desktop", "day"): Cell(7500, {GOAL: 750}),
-            ("offer", "desktop", "day"): Cell(2500, {GOAL: 250}),
+            ("control", "desktop", "day", ""): Cell(7500, {GOAL: 750}),
+            ("offer", "desktop", "day", ""): Cell(2500, {GOAL: 250}),
         },
     )
     result = report_from_counts(weighted, counts, RUNNING, NOW)
@@ -328,8 +328,8 @@ def test_experiment_from_counts_guesses_control_and_goal() -> None:
     counts = ExperimentCounts(
         "legacy",
         {
-            ("b-arm", "mobile", "other"): Cell(10, {"signup": 2, "booked": 1}),
-            ("control", "mobile", "other"): Cell(10, {"signup": 3}),
+            ("b-arm", "mobile", "other", ""): Cell(10, {"signup": 2, "booked": 1}),
+            ("control", "mobile", "other", ""): Cell(10, {"signup": 3}),
         },
     )
     experiment = experiment_from_counts(counts)

@@ -112,7 +112,7 @@ class TestStoreContract:
                 counts = await store.counts("offer")
                 assert counts.experiment == "offer"
                 assert {key: cell.exposures for key, cell in counts.cells.items()} == {
-                    ("control", "desktop", "evening"): 2
+                    ("control", "desktop", "evening", ""): 2
                 }
 
         asyncio.run(scenario())
@@ -134,12 +134,12 @@ class TestStoreContract:
                 )
                 assert (result.counted, result.duplicates) == (5, 1)
                 assert (await store.record([conversion("v1"), conversion("v2")])).counted == 0
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert cell.exposures == 1
                 assert cell.conversions == {"booked": 2, "shared": 1}
                 assert cell.revenue == {}
                 banner = (await store.counts("banner")).cells
-                assert banner[("control", "desktop", "evening")].conversions == {"booked": 1}
+                assert banner[("control", "desktop", "evening", "")].conversions == {"booked": 1}
 
         asyncio.run(scenario())
 
@@ -157,7 +157,7 @@ class TestStoreContract:
                         conversion("v6", value=1e200),  # its square overflows: ignored
                     ]
                 )
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert cell.conversions == {"booked": 6}
                 assert cell.revenue["booked"] == pytest.approx(12.6, rel=1e-12)
                 assert cell.revenue_sq["booked"] == pytest.approx(106.26, rel=1e-12)
@@ -178,13 +178,13 @@ class TestStoreContract:
                 )
                 cells = (await store.counts("offer")).cells
                 assert sorted(cells) == [
-                    ("control", "desktop", "evening"),
-                    ("control", "mobile", "train_home"),
-                    ("treat", "mobile", "train_home"),
+                    ("control", "desktop", "evening", ""),
+                    ("control", "mobile", "train_home", ""),
+                    ("treat", "mobile", "train_home", ""),
                 ]
-                assert cells[("control", "desktop", "evening")].exposures == 1
-                assert cells[("control", "mobile", "train_home")].exposures == 1
-                treat = cells[("treat", "mobile", "train_home")]
+                assert cells[("control", "desktop", "evening", "")].exposures == 1
+                assert cells[("control", "mobile", "train_home", "")].exposures == 1
+                treat = cells[("treat", "mobile", "train_home", "")]
                 assert (treat.exposures, treat.conversions, treat.revenue) == (
                     2,
                     {"booked": 1},
@@ -226,7 +226,7 @@ class TestStoreContract:
                 assert await store.daily("offer", monday + 100, monday + 200) == {}
                 # The segment counters count every record, with or without a day.
                 cells = (await store.counts("offer")).cells
-                assert cells[("control", "desktop", "evening")].exposures == 2
+                assert cells[("control", "desktop", "evening", "")].exposures == 2
                 await store.reset("offer")
                 assert await store.daily("offer", monday, tuesday) == {}
                 assert list(await store.daily("banner", monday, tuesday)) == [monday]
@@ -264,7 +264,7 @@ class TestStoreContract:
                 backend.clock.advance(window.period + 1.0)
                 assert (await store.record(batch)).counted == 2  # forgotten: counted anew
                 assert (await store.record(batch)).duplicates == 2
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert (cell.exposures, cell.conversions) == (2, {"booked": 2})
 
         asyncio.run(scenario())
@@ -356,7 +356,7 @@ class TestStoreContract:
                 assert await store.experiments() == ["banner"]
                 # Its de-duplication marks went too: the same visitor counts again.
                 assert (await store.record([exposure("v1")])).counted == 1
-                banner = (await store.counts("banner")).cells[("control", "desktop", "evening")]
+                banner = (await store.counts("banner")).cells[("control", "desktop", "evening", "")]
                 assert (banner.exposures, banner.conversions) == (50, {"booked": 1})
                 assert await store.get_state("banner") == {"version": 1}
                 if isinstance(store, RedisStore):
@@ -391,7 +391,7 @@ class TestStoreContract:
                 assert await two.acquire_lock("evaluator", "b", 30)
                 await two.reset("offer")
                 assert (await one.counts("offer")).cells[
-                    ("control", "desktop", "evening")
+                    ("control", "desktop", "evening", "")
                 ].exposures == 1
                 assert await one.experiments() == ["offer"]
                 assert await two.experiments() == []
@@ -676,7 +676,7 @@ class TestRedisCluster:
                         name: stats[name] for name in ("evalsha", "eval", "sadd") if name in stats
                     }
                 for name in SPREAD:
-                    cell = (await store.counts(name)).cells[("control", "desktop", "evening")]
+                    cell = (await store.counts(name)).cells[("control", "desktop", "evening", "")]
                     assert (cell.exposures, cell.conversions) == (201, {"booked": 20})
                 assert await store.experiments() == sorted(SPREAD)
 
@@ -711,7 +711,7 @@ class TestRedisCluster:
                 again = await store.record([*first, exposure("v300"), conversion("v300")])
                 assert (again.counted, again.duplicates) == (2, 330)  # the marks moved too
                 assert redis_cluster.master_of(counts_key("offer")) is away
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert (cell.exposures, cell.conversions) == (301, {"booked": 31})
                 assert cell.revenue == {"booked": pytest.approx(45.0)}
                 assert await store.set_state("offer", {"version": 2}, expected_version=1)
