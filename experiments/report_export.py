@@ -12,7 +12,7 @@ from typing import Any
 
 from daypart.experiments.report import ALL
 
-__all__ = ["format_reports", "reports_csv"]
+__all__ = ["channel_label", "format_reports", "reports_csv"]
 
 _CSV_FIELDS = (
     "experiment", "goal", "status", "stage", "light", "segment", "device", "daypart",

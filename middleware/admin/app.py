@@ -40,13 +40,19 @@ from daypart.middleware.admin.auth import (
 )
 from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
 from daypart.middleware.admin.board import board_page, business_block
-from daypart.middleware.admin.charts import segment_grid, timeline_charts
+from daypart.middleware.admin.charts import (
+    channel_selector,
+    channel_table,
+    segment_grid,
+    timeline_charts,
+)
 from daypart.middleware.admin.login import login_routes
 from daypart.middleware.admin.metrics import CONTENT_TYPE_LATEST, Metrics
 from daypart.middleware.admin.openapi import openapi_document
 from daypart.middleware.admin.pages import (
     ACTION_LABELS,
     Viewer,
+    channel_details,
     confirm_page,
     detail_page,
     message_page,
@@ -54,6 +60,7 @@ from daypart.middleware.admin.pages import (
 from daypart.middleware.admin.tz_script import tz_script_endpoint
 from daypart.middleware.background import Background
 from daypart.middleware.runtime import Runtime
+from daypart.rules.channels import DIRECT_CHANNEL, OTHER_CHANNEL
 from daypart.rules.matcher import OTHER_DAYPART
 from daypart.rules.model import Experiment, RuleSet
 
@@ -108,6 +115,14 @@ def segment_axes(ruleset: RuleSet, experiment: str) -> tuple[list[str], list[str
     if any(rule.when.daypart is None for rule in running):
         dayparts.append(OTHER_DAYPART)
     return devices, dayparts
+
+
+def channel_axis(ruleset: RuleSet) -> list[str]:
+    """The channels the rules count a visitor in: the listed ones, other and direct; none
+    when the rules declare no channels."""
+    if not ruleset.site.channel_from:
+        return []
+    return [*ruleset.site.channels, OTHER_CHANNEL, DIRECT_CHANNEL]
 
 
 def allowed_actions(experiment: Experiment, state: RolloutState) -> list[Action]:
@@ -419,17 +434,36 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
         timeline = await experiment_timeline(runtime, found, DEFAULT_DAYS)
         done = DONE.get(request.query_params.get("done", ""))
         devices, dayparts = segment_axes(runtime.rules.ruleset, found.name)
+        data = report.to_dict()
+        # The channels the rules count in, then any others the data has (rules changed).
+        channels = list(
+            dict.fromkeys(
+                [*channel_axis(runtime.rules.ruleset), *(c["channel"] for c in data["channels"])]
+            )
+        )
+        selected = request.query_params.get("channel")
+        if selected not in channels:
+            selected = None
+        where = segment_grid(data, devices, dayparts, selected)
+        if channels:
+            link = f"{prefix}/experiments/{found.name}"
+            where = (
+                channel_table(data, channels, link)
+                + channel_selector(link, channels, selected)
+                + where
+                + channel_details(data)
+            )
         content = detail_page(
             prefix,
-            report.to_dict(),
+            data,
             entries,
             viewer=viewer(principal),
             allowed=allowed_actions(found, report.state),
             notice=f"{found.name} {done}." if done else None,
             now=runtime.clock(),
-            extra=business_block(report.to_dict())
+            extra=business_block(data)
             + "<h2>Where it wins and where it loses</h2>"
-            + segment_grid(report.to_dict(), devices, dayparts)
+            + where
             + "<h2>Over time</h2>"
             + timeline_charts(timeline.to_dict()),
         )

@@ -450,7 +450,17 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                 "get": {
                     "summary": "An experiment's page: arms, segments, actions, history",
                     "security": READ,
-                    "parameters": [name],
+                    "parameters": [
+                        name,
+                        {
+                            "name": "channel",
+                            "in": "query",
+                            "required": False,
+                            "description": "with channels: the grid of this channel only "
+                            "(unknown or absent: every channel)",
+                            "schema": {"type": "string"},
+                        },
+                    ],
                     "responses": {
                         "200": _html("the page"),
                         "404": _html("unknown experiment"),

@@ -194,6 +194,40 @@ class TestStoreContract:
 
         asyncio.run(scenario())
 
+    def test_channels_kept_apart_and_cells_without_a_channel_beside_them(
+        self, backend: Backend
+    ) -> None:
+        email, ads = Segment("desktop", "evening", "email"), Segment("desktop", "evening", "ads")
+
+        async def scenario() -> None:
+            async with backend.open() as store:
+                await store.record(
+                    [
+                        Exposure("offer", "control", EVENING, "v1"),  # before channels
+                        Exposure("offer", "control", email, "v2"),
+                        Exposure("offer", "control", email, "v3"),
+                        Exposure("offer", "control", ads, "v4"),
+                        Exposure("offer", "treat", ads, "v5"),
+                        Conversion("offer", "control", email, "v2", "booked", 30.0),
+                        Conversion("offer", "treat", ads, "v5", "booked", 12.5),
+                        Conversion("offer", "control", EVENING, "v1", "booked"),
+                        Exposure("offer", "control", email, "v2"),  # counted once, still
+                        Exposure("offer", "control", ads, "v2"),  # whatever its channel
+                    ]
+                )
+                cells = (await store.counts("offer")).cells
+                assert {key: (c.exposures, c.conversions) for key, c in cells.items()} == {
+                    ("control", "desktop", "evening", ""): (1, {"booked": 1}),
+                    ("control", "desktop", "evening", "email"): (2, {"booked": 1}),
+                    ("control", "desktop", "evening", "ads"): (1, {}),
+                    ("treat", "desktop", "evening", "ads"): (1, {"booked": 1}),
+                }
+                email_cell = cells[("control", "desktop", "evening", "email")]
+                assert email_cell.revenue == {"booked": 30.0}
+                assert email_cell.revenue_sq == {"booked": 900.0}
+
+        asyncio.run(scenario())
+
     def test_daily_counts_per_day_and_arm(self, backend: Backend) -> None:
         monday, tuesday = 739579, 739580  # date(2025, 12, 1).toordinal() and the day after
 
@@ -515,6 +549,56 @@ class TestRedisStore:
                     assert ttl * 1000 - 5000 < millis <= (ttl + store.window.period) * 1000
                 for key in await keys_of(store, "daypart:{offer}:c*"):
                     assert await store.client.ttl(key) == -1  # the counts stay
+
+        asyncio.run(scenario())
+
+    def test_counts_fields_written_before_channels_still_read(self, redis_backend: Backend) -> None:
+        async def scenario() -> None:
+            async with redis_backend.open() as store:
+                assert isinstance(store, RedisStore)
+                counts = f"{store.prefix}{{offer}}:counts"
+                # Fields exactly as a daypart without channels wrote them ...
+                await store.client.hset(
+                    counts,
+                    mapping={
+                        "control|desktop|evening|exposures": 40,
+                        "control|desktop|evening|conv|booked": 4,
+                        "control|desktop|evening|rev|booked": "100.5",
+                        "control|desktop|evening|rev2|booked": "2600.25",
+                    },
+                )
+                # ... and, beside them, cells recorded once the rules declare channels.
+                email = Segment("desktop", "evening", "email")
+                await store.record(
+                    [
+                        Exposure("offer", "control", email, "v1"),
+                        Conversion("offer", "control", email, "v1", "booked", 8.0),
+                        Exposure("offer", "control", EVENING, "v2"),
+                    ]
+                )
+                cells = (await store.counts("offer")).cells
+                old = cells[("control", "desktop", "evening", "")]
+                assert (old.exposures, old.conversions) == (41, {"booked": 4})
+                assert (old.revenue, old.revenue_sq) == ({"booked": 100.5}, {"booked": 2600.25})
+                new = cells[("control", "desktop", "evening", "email")]
+                assert (new.exposures, new.conversions, new.revenue) == (
+                    1,
+                    {"booked": 1},
+                    {"booked": 8.0},
+                )
+                # The channel rides in the daypart part of the field: a daypart without
+                # channels reading these counts sees "evening@email" as a daypart, and
+                # loses nothing.
+                assert sorted(await store.client.hkeys(counts)) == [
+                    "control|desktop|evening@email|conv|booked",
+                    "control|desktop|evening@email|exposures",
+                    "control|desktop|evening@email|rev2|booked",
+                    "control|desktop|evening@email|rev|booked",
+                    "control|desktop|evening|conv|booked",
+                    "control|desktop|evening|exposures",
+                    "control|desktop|evening|rev2|booked",
+                    "control|desktop|evening|rev|booked",
+                ]
 
         asyncio.run(scenario())
 
