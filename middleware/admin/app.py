@@ -451,7 +451,7 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
                 channel_table(data, channels, link)
                 + channel_selector(link, channels, selected)
                 + where
-                + channel_details(data)
+                + channel_details(data, channels)
             )
         content = detail_page(
             prefix,

@@ -217,26 +217,25 @@ def channel_selector(link: str, channels: Sequence[str], selected: str | None) -
 
 
 def channel_table(report: Mapping[str, Any], channels: Sequence[str], link: str) -> str:
-    """Per channel (every device and daypart): visitors, the control's rate, and the
-    leading treatment's uplift and P(beat control) as a heat cell; a channel without
-    visitors is shown empty. Each channel links to its device × daypart grid."""
+    """Per channel (every device and daypart): the control's rate, and the leading
+    treatment's uplift, P(beat control) and visitors as a heat cell; a channel without
+    visitors is shown empty. Each channel links to its device × daypart grid. Three
+    narrow columns: one table that fits a phone."""
     found = {str(c.get("channel", "")): c for c in report.get("channels", [])}
     rows = []
     for name in dict.fromkeys([*channels, *found]):
         arms = list(found[name].get("arms", [])) if name in found else []
-        visitors = sum(int(a.get("visitors") or 0) for a in arms)
         rate = arms[0].get("rate") if arms and arms[0].get("visitors") else None
         href = f"{link}?channel={quote(name)}#grid"
         rows.append(
             f"<tr><th><a href='{_e(href)}'>{_e(channel_label(name))}</a></th>"
-            f"<td>{visitors:,}</td>"
             f"<td>{'–' if rate is None else f'{float(rate) * 100:.2f}%'}</td>"
             f"{heat_cell(arms)}</tr>"
         )
     return (
-        "<p>Per channel, over every device and daypart: the leading treatment's uplift over "
-        "control and its probability to beat control (green: likely better; red: likely "
-        "worse; –: no visitors).</p><table class='grid channel-table'><tr><th>channel</th>"
-        "<th>visitors</th><th>control rate</th><th>leader vs control</th></tr>"
-        f"{''.join(rows)}</table>"
+        "<p>Per channel, over every device and daypart: the control's conversion rate, and "
+        "the leading treatment's uplift over control and its probability to beat control "
+        "(green: likely better; red: likely worse; –: no visitors).</p>"
+        "<table class='grid channel-table'><tr><th>channel</th><th>control</th>"
+        f"<th>leader</th></tr>{''.join(rows)}</table>"
     )

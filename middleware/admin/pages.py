@@ -171,14 +171,17 @@ def _arm_table(arms: Sequence[Mapping[str, Any]]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def channel_details(report: Mapping[str, Any]) -> str:
+def channel_details(report: Mapping[str, Any], order: Sequence[str] = ()) -> str:
     """Every arm per channel (every device and daypart), each folded in a ``<details>``
-    so a phone shows one line per channel until it is opened."""
+    so a phone shows one line per channel until it is opened; channels in ``order``
+    first (the rules' order), then any others."""
+    found = {str(c.get("channel", "")): c for c in report.get("channels", [])}
     blocks = [
-        f"<details><summary><b>{_e(channel_label(str(c.get('channel', ''))))}</b>: "
-        f"{int(c.get('visitors') or 0):,} visitors</summary>"
-        f"{_arm_table(c.get('arms', []))}</details>"
-        for c in report.get("channels", [])
+        f"<details><summary><b>{_e(channel_label(name))}</b>: "
+        f"{int(found[name].get('visitors') or 0):,} visitors</summary>"
+        f"{_arm_table(found[name].get('arms', []))}</details>"
+        for name in dict.fromkeys([*order, *found])
+        if name in found
     ]
     if not blocks:
         return ""

@@ -222,7 +222,7 @@ def test_the_api_csv_and_page_show_the_channels(app: AdaptiveMiddleware) -> None
     assert {r["channel"] for r in rows} == {"all", "newsletter", "callcenter", "direct"}
     # The page: a channel table, a link per channel to its grid, every channel the rules
     # count in even without visitors yet.
-    assert "leader vs control" in page
+    assert "<th>channel</th><th>control</th><th>leader</th>" in page
     for channel in ("newsletter", "callcenter", "ads", "other", "direct"):
         assert f"?channel={channel}#grid" in page
     assert "<b aria-current='true'>all channels</b>" in page
