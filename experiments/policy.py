@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from daypart.experiments.enrollment import Enrollment
@@ -40,9 +39,10 @@ def experiment_code(name: str, salt: str) -> str:
     return base64.urlsafe_b64encode(digest).decode()
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """An exposure, remembered with the visitor."""
+class Mark(NamedTuple):
+    """An exposure, remembered with the visitor. A tuple, not a frozen dataclass: one is
+    made for every new visitor in an experiment, and a frozen dataclass's __init__ sets
+    each field through object.__setattr__."""
 
     code: str  # experiment_code(...)
     arm: str

@@ -38,7 +38,7 @@ _ZONE_VALUES = 2048
 _PARSED = 40 + 56
 _PER_COOKIE = 2 * 49 + 8
 _VISITOR = 48 + 65 + 40
-_PER_MARK = 8 + 56 + 5 * 64
+_PER_MARK = 8 + 80 + 5 * 64
 
 
 class Classifier:

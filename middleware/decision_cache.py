@@ -50,7 +50,7 @@ MAX_DECISION_ENTRY = 4096
 # entry may keep them alive alone), a context with its headers mapping.
 _ENTRY = 56 + 19 * 8
 _VISITOR = 48 + 65 + 40
-_PER_MARK = 8 + 56 + 5 * 64
+_PER_MARK = 8 + 80 + 5 * 64
 _CONTEXT = 120
 _PER_COOKIE = 2 * 49 + 8 + 56
 
