@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -336,6 +336,9 @@ class ReportInput:
     state: RolloutState
     revenue: bool | None = None
     weights_known: bool = True
+    # Whether to split by channel when the counts carry channels: False for readers that
+    # show none of it (the board), as channels multiply the analyses by up to 35.
+    channels: bool = True
 
 
 @dataclass(slots=True)
@@ -378,7 +381,7 @@ def _prepare(source: ReportInput) -> _Prepared:
     per_segment = _per_group(segments, segments_of(counts), names, goal)
     per_channel: list[tuple[str, list[ArmCounts]]] = []
     per_channel_segment: list[tuple[tuple[str, str, str], list[ArmCounts]]] = []
-    channels = channels_of(counts)
+    channels = channels_of(counts) if source.channels else []
     if channels:
         per_channel = _per_group(_group(counts, lambda key: key[3]), channels, names, goal)
         cells = _group(counts, lambda key: (key[1], key[2], key[3]))
@@ -620,19 +623,24 @@ def experiment_from_counts(counts: ExperimentCounts) -> Experiment:
 
 
 async def build_reports(
-    store: Store, ruleset: RuleSet | None, now: float | None = None
+    store: Store, ruleset: RuleSet | None, now: float | None = None, *, channels: bool = True
 ) -> list[Report]:
     """Reports on every experiment in the rules (in their order); without rules, on every
-    experiment the store knows, with arms and goal taken from the counts."""
+    experiment the store knows, with arms and goal taken from the counts. ``channels``:
+    False leaves the per-channel analyses out (``channels`` and ``channel_segments``
+    empty) for a reader that shows none of them."""
     now = time.time() if now is None else now
     sources = []
     if ruleset is not None:
         for experiment in ruleset.experiments.values():
-            sources.append(await _input(store, experiment, ruleset, now))
+            source = await _input(store, experiment, ruleset, now)
+            sources.append(replace(source, channels=channels))
     else:
         for name in await store.experiments():
             counts = await store.counts(name)
             state = _state(await store.get_state(name), now)
             experiment = experiment_from_counts(counts)
-            sources.append(ReportInput(experiment, counts, state, weights_known=False))
+            sources.append(
+                ReportInput(experiment, counts, state, weights_known=False, channels=channels)
+            )
     return reports_from_counts(sources, now)

@@ -480,3 +480,14 @@ def test_csv_and_text_show_the_channels() -> None:
     assert "before channels: offer" in text
     assert "email: control" in text
     assert "channels (" not in format_reports([report().to_dict()])
+
+
+def test_a_reader_that_shows_no_channel_can_leave_their_analyses_out() -> None:
+    counts = channel_counts(WITH_CHANNELS)
+    full = reports_from_counts([ReportInput(EXPERIMENT, counts, RUNNING)], NOW)[0]
+    lean = reports_from_counts([ReportInput(EXPERIMENT, counts, RUNNING, channels=False)], NOW)[0]
+    assert (lean.channels, lean.channel_segments) == ((), ())
+    assert full.channels
+    assert lean.segments == full.segments
+    assert lean.arms == full.arms
+    assert lean.gate == full.gate
