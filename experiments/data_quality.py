@@ -40,9 +40,10 @@ def split_consistent(
         return counts, ()
     kept = {key: cell for key, cell in counts.cells.items() if key not in bad}
     warnings = tuple(
-        f"inconsistent data in {arm} on {device} × {daypart}: {problem}; left out of the "
-        "analysis, and the gates hold (did the store lose data? returning visitors' "
-        "conversions were counted without their exposures)"
-        for (arm, device, daypart), problem in sorted(bad.items())
+        f"inconsistent data in {arm} on {device} × {daypart}"
+        f"{f' × {channel}' if channel else ''}: {problem}; left out of the analysis, and the "
+        "gates hold (did the store lose data? returning visitors' conversions were counted "
+        "without their exposures)"
+        for (arm, device, daypart, channel), problem in sorted(bad.items())
     )
     return ExperimentCounts(counts.experiment, kept), warnings

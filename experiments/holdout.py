@@ -160,7 +160,9 @@ class HoldoutPolicy:
                     return mark.arm
         return DEFAULT if is_held_out(visitor_id, self.share) else ADAPTIVE
 
-    def new_mark(self, side: str, marks: Sequence[Mark], device: str, segment: str) -> Mark | None:
+    def new_mark(
+        self, side: str, marks: Sequence[Mark], device: str, segment: str, channel: str = ""
+    ) -> Mark | None:
         """The mark of a first exposure to this rule's holdout: None when the rule is not
         priced or the visitor carries the mark already."""
         if not self.priced:
@@ -169,7 +171,7 @@ class HoldoutPolicy:
         for mark in marks:
             if mark.code == code:
                 return None
-        return Mark(code, side, device, segment)
+        return Mark(code, side, device, segment, channel)
 
 
 class HoldoutPolicies:

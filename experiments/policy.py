@@ -13,8 +13,9 @@ A visitor's arm, given the experiment's rollout state:
   outside the experiment (``arm`` None).
 
 A ``Mark`` is the memory of an exposure that travels with the visitor (the middleware
-keeps it in the signed cookie): the experiment's ``code`` and the arm and segment of the
-exposure, so a later conversion counts where the exposure was counted.
+keeps it in the signed cookie): the experiment's ``code`` and the arm and segment (device,
+daypart, channel) of the exposure, so a later conversion counts where the exposure was
+counted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from daypart.experiments.enrollment import Enrollment
@@ -39,14 +39,16 @@ def experiment_code(name: str, salt: str) -> str:
     return base64.urlsafe_b64encode(digest).decode()
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """An exposure, remembered with the visitor."""
+class Mark(NamedTuple):
+    """An exposure, remembered with the visitor. A tuple, not a frozen dataclass: one is
+    made for every new visitor in an experiment, and a frozen dataclass's __init__ sets
+    each field through object.__setattr__."""
 
     code: str  # experiment_code(...)
     arm: str
     device: str  # mobile | tablet | desktop
     daypart: str
+    channel: str = ""  # "" when the rules declare no channels (and in older cookies)
 
 
 class Assignment(NamedTuple):
@@ -80,10 +82,11 @@ class ExperimentPolicy:
         marks: Sequence[Mark],
         context: Context,
         segment: str,
+        channel: str = "",
     ) -> Assignment:
         """The arm of ``visitor_id`` (None: a visitor who is never counted) with the
         exposure ``marks`` they carry, in ``context`` (device, audience headers...)
-        counted in daypart ``segment``."""
+        counted in daypart ``segment`` and ``channel`` ("" without channels)."""
         kept = self._kept
         if state.status == "completed":
             winner = kept.get(state.winner or "")
@@ -101,7 +104,9 @@ class ExperimentPolicy:
         arm = self._enrollment.enroll(visitor_id, state, context)
         if arm is None:
             return self._control
-        return Assignment(arm.name, arm.variant, Mark(code, arm.name, context.device, segment))
+        return Assignment(
+            arm.name, arm.variant, Mark(code, arm.name, context.device, segment, channel)
+        )
 
     def counts_conversion(self, mark: Mark, goal: str, state: RolloutState) -> bool:
         """Whether a conversion on ``goal`` by a visitor with ``mark`` counts here."""

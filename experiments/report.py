@@ -7,9 +7,12 @@ frozen ``Report`` out — so it can be tested and benchmarked without a store;
 
 A report holds the pooled analysis of every arm on the experiment's goal (conversion
 statistics from ``daypart.experiments.stats``, plus revenue per visitor when the goal
-carries values), the same per segment (device × daypart), the sample-ratio check of the
-pooled exposures against the arms' weights, and the verdict the rollout gates would reach
-now (``evaluate_gates``, exactly as the evaluator calls it).
+carries values), the same per segment (device × daypart, pooled over channels), the
+sample-ratio check of the pooled exposures against the arms' weights, and the verdict the
+rollout gates would reach now (``evaluate_gates``, exactly as the evaluator calls it).
+When the counts carry channels (the rules declare ``site.channel_from``), the same again
+per channel (pooled over devices and dayparts) and per device × daypart × channel; without
+channels both lists are empty and the report is what it always was.
 
 The traffic light (``light``) summarises it for the board, read off the gate decision's
 evidence (``gates.judge_evidence``), so the board and the evaluator cannot disagree:
@@ -34,9 +37,9 @@ probability to beat control, None when the control itself leads or there is no d
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -44,7 +47,12 @@ from daypart.experiments.business import BusinessCase, business_case
 from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.gates import GateDecision, evaluate_gates, next_look
 from daypart.experiments.holdout import HOLDOUT_PREFIX
-from daypart.experiments.pooling import arm_totals, segments_of
+from daypart.experiments.pooling import (
+    arm_totals,
+    channel_segments_of,
+    channels_of,
+    segments_of,
+)
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
     ArmCounts,
@@ -67,6 +75,7 @@ from daypart.rules.model import Arm, Audience, Experiment, RuleSet, Stage
 __all__ = [
     "LIGHTS",
     "ArmReport",
+    "ChannelReport",
     "Report",
     "ReportInput",
     "SegmentReport",
@@ -80,6 +89,7 @@ __all__ = [
 
 LIGHTS = ("green", "amber", "red", "grey")
 ALL = "all"
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +130,29 @@ class SegmentReport:
     daypart: str
     visitors: int
     arms: tuple[ArmReport, ...]
+    channel: str | None = None  # None: pooled over channels ("" is "counted before channels")
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"device": self.device, "daypart": self.daypart}
+        if self.channel is not None:
+            data["channel"] = self.channel
+        data["visitors"] = self.visitors
+        data["arms"] = [arm.to_dict() for arm in self.arms]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelReport:
+    """One channel, pooled over devices and dayparts. Channel "" holds what was counted
+    before the rules declared channels."""
+
+    channel: str
+    visitors: int
+    arms: tuple[ArmReport, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "device": self.device,
-            "daypart": self.daypart,
+            "channel": self.channel,
             "visitors": self.visitors,
             "arms": [arm.to_dict() for arm in self.arms],
         }
@@ -149,6 +177,10 @@ class Report:
     data_quality: tuple[str, ...] = ()  # inconsistent cells, left out of every analysis
     business: BusinessCase | None = None  # projection and spend, in conversions and money
     next_look: float | None = None  # when the gates next look at the evidence (epoch)
+    # Only when the counts carry channels (else both empty): per channel, pooled over
+    # devices and dayparts; and per device × daypart × channel.
+    channels: tuple[ChannelReport, ...] = ()
+    channel_segments: tuple[SegmentReport, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +212,8 @@ class Report:
             "next_look": self.next_look,
             "arms": [arm.to_dict() for arm in self.arms],
             "segments": [segment.to_dict() for segment in self.segments],
+            "channels": [channel.to_dict() for channel in self.channels],
+            "channel_segments": [segment.to_dict() for segment in self.channel_segments],
         }
 
 
@@ -223,15 +257,25 @@ def stage_label(experiment: Experiment, state: RolloutState) -> str:
     return f"{label}{paused}: {_stage_description(stages[index])}"
 
 
-def _group_by_segment(counts: ExperimentCounts) -> dict[tuple[str, str], ExperimentCounts]:
-    """One ``ExperimentCounts`` per (device, daypart): a single pass over the cells, so
-    that ``arm_totals`` on each costs only that segment's cells."""
-    grouped: dict[tuple[str, str], dict[CellKey, Cell]] = {}
+def _group(counts: ExperimentCounts, by: Callable[[CellKey], K]) -> dict[K, ExperimentCounts]:
+    """One ``ExperimentCounts`` per ``by(key)`` (a segment, a channel, ...): a single pass
+    over the cells, so that ``arm_totals`` on each costs only that group's cells."""
+    grouped: dict[K, dict[CellKey, Cell]] = {}
     for key, cell in counts.cells.items():
-        grouped.setdefault((key[1], key[2]), {})[key] = cell
-    return {
-        segment: ExperimentCounts(counts.experiment, cells) for segment, cells in grouped.items()
-    }
+        grouped.setdefault(by(key), {})[key] = cell
+    return {group: ExperimentCounts(counts.experiment, cells) for group, cells in grouped.items()}
+
+
+def _per_group(
+    groups: Mapping[K, ExperimentCounts], order: Sequence[K], names: Sequence[str], goal: str
+) -> list[tuple[K, list[ArmCounts]]]:
+    """Totals per arm for each group with any count, in ``order``."""
+    found = []
+    for group in order:
+        totals = arm_totals(groups[group], names, goal)
+        if any(t.visitors or t.conversions for t in totals):
+            found.append((group, totals))
+    return found
 
 
 def _revenue(analyses: Sequence[Sequence[ArmCounts]]) -> list[list[RevenueResult] | None]:
@@ -293,6 +337,9 @@ class ReportInput:
     state: RolloutState
     revenue: bool | None = None
     weights_known: bool = True
+    # Whether to split by channel when the counts carry channels: False for readers that
+    # show none of it (the board), as channels multiply the analyses by up to 35.
+    channels: bool = True
 
 
 @dataclass(slots=True)
@@ -305,10 +352,20 @@ class _Prepared:
     per_segment: list[tuple[tuple[str, str], list[ArmCounts]]]
     revenue: bool
     data_warnings: tuple[str, ...] = ()
+    per_channel: list[tuple[str, list[ArmCounts]]] = field(default_factory=list)
+    per_channel_segment: list[tuple[tuple[str, str, str], list[ArmCounts]]] = field(
+        default_factory=list
+    )
 
     @property
     def totals(self) -> list[list[ArmCounts]]:
-        return [self.pooled, *(totals for _, totals in self.per_segment)]
+        """Every analysis, in this order: pooled, segments, channels, channel segments."""
+        return [
+            self.pooled,
+            *(totals for _, totals in self.per_segment),
+            *(totals for _, totals in self.per_channel),
+            *(totals for _, totals in self.per_channel_segment),
+        ]
 
 
 def _prepare(source: ReportInput) -> _Prepared:
@@ -319,17 +376,30 @@ def _prepare(source: ReportInput) -> _Prepared:
     dropped = sorted({key[0] for key in counts.cells} - set(names))
     if dropped:
         reasons.append(f"counts of arms no longer in the rules are left out: {', '.join(dropped)}")
-    pooled = arm_totals(counts, names, experiment.goal)
-    segments = _group_by_segment(counts)
-    per_segment = []
-    for segment in segments_of(counts):
-        totals = arm_totals(segments[segment], names, experiment.goal)
-        if any(t.visitors or t.conversions for t in totals):
-            per_segment.append((segment, totals))
+    goal = experiment.goal
+    pooled = arm_totals(counts, names, goal)
+    segments = _group(counts, lambda key: (key[1], key[2]))
+    per_segment = _per_group(segments, segments_of(counts), names, goal)
+    per_channel: list[tuple[str, list[ArmCounts]]] = []
+    per_channel_segment: list[tuple[tuple[str, str, str], list[ArmCounts]]] = []
+    channels = channels_of(counts) if source.channels else []
+    if channels:
+        per_channel = _per_group(_group(counts, lambda key: key[3]), channels, names, goal)
+        cells = _group(counts, lambda key: (key[1], key[2], key[3]))
+        per_channel_segment = _per_group(cells, channel_segments_of(counts), names, goal)
     revenue = source.revenue
     if revenue is None:
         revenue = any(t.revenue_sq > 0 for t in pooled)
-    return _Prepared(source, reasons, pooled, per_segment, bool(revenue and names), data_warnings)
+    return _Prepared(
+        source,
+        reasons,
+        pooled,
+        per_segment,
+        bool(revenue and names),
+        data_warnings,
+        per_channel,
+        per_channel_segment,
+    )
 
 
 def report_from_counts(
@@ -404,15 +474,27 @@ def _assemble(
     if item.revenue and pooled_revenue is None:
         reasons.append("revenue sums are inconsistent; revenue per visitor is left out")
     arm_reports = _arm_reports(arms, analyses[0], pooled_revenue)
+    # analyses and revenues: pooled, then segments, channels, channel segments (``totals``)
+    first_channel = 1 + len(item.per_segment)
+    first_cell = first_channel + len(item.per_channel)
+
+    def reported(index: int) -> tuple[ArmReport, ...]:
+        return _arm_reports(arms, analyses[index], revenues[index] if pooled_revenue else None)
+
     segment_reports = tuple(
+        SegmentReport(device, daypart, sum(t.visitors for t in totals), reported(index))
+        for index, ((device, daypart), totals) in enumerate(item.per_segment, 1)
+    )
+    channel_reports = tuple(
+        ChannelReport(channel, sum(t.visitors for t in totals), reported(index))
+        for index, (channel, totals) in enumerate(item.per_channel, first_channel)
+    )
+    cell_reports = tuple(
         SegmentReport(
-            device,
-            daypart,
-            sum(t.visitors for t in totals),
-            _arm_reports(arms, results, segment_revenue if pooled_revenue else None),
+            device, daypart, sum(t.visitors for t in totals), reported(index), channel=channel
         )
-        for ((device, daypart), totals), results, segment_revenue in zip(
-            item.per_segment, analyses[1:], revenues[1:], strict=True
+        for index, ((device, daypart, channel), totals) in enumerate(
+            item.per_channel_segment, first_cell
         )
     )
 
@@ -481,6 +563,8 @@ def _assemble(
             now,
         ),
         next_look=next_look(experiment, state),
+        channels=channel_reports,
+        channel_segments=cell_reports,
     )
 
 
@@ -540,15 +624,18 @@ def experiment_from_counts(counts: ExperimentCounts) -> Experiment:
 
 
 async def build_reports(
-    store: Store, ruleset: RuleSet | None, now: float | None = None
+    store: Store, ruleset: RuleSet | None, now: float | None = None, *, channels: bool = True
 ) -> list[Report]:
     """Reports on every experiment in the rules (in their order); without rules, on every
-    experiment the store knows, with arms and goal taken from the counts."""
+    experiment the store knows, with arms and goal taken from the counts. ``channels``:
+    False leaves the per-channel analyses out (``channels`` and ``channel_segments``
+    empty) for a reader that shows none of them."""
     now = time.time() if now is None else now
     sources = []
     if ruleset is not None:
         for experiment in ruleset.experiments.values():
-            sources.append(await _input(store, experiment, ruleset, now))
+            source = await _input(store, experiment, ruleset, now)
+            sources.append(replace(source, channels=channels))
     else:
         for name in await store.experiments():
             if name.startswith(HOLDOUT_PREFIX):  # a rule's holdout: holdout_report's
@@ -556,5 +643,7 @@ async def build_reports(
             counts = await store.counts(name)
             state = _state(await store.get_state(name), now)
             experiment = experiment_from_counts(counts)
-            sources.append(ReportInput(experiment, counts, state, weights_known=False))
+            sources.append(
+                ReportInput(experiment, counts, state, weights_known=False, channels=channels)
+            )
     return reports_from_counts(sources, now)

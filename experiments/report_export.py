@@ -1,5 +1,6 @@
-"""Reports as an analyst takes them away: CSV (one row per experiment, segment and arm)
-and the plain-text tables of ``daypart report``. Both work on ``Report.to_dict()``
+"""Reports as an analyst takes them away: CSV (one row per experiment, segment and arm;
+with channels also per channel and per device × daypart × channel) and the plain-text
+tables of ``daypart report``. Both work on ``Report.to_dict()``
 output, so they serve the CLI, the admin endpoint and stored JSON alike."""
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from typing import Any
 
 from daypart.experiments.report import ALL
 
-__all__ = ["format_reports", "reports_csv"]
+__all__ = ["channel_label", "format_reports", "reports_csv"]
 
 _CSV_FIELDS = (
     "experiment", "goal", "status", "stage", "light", "segment", "device", "daypart",
-    "arm", "variant", "weight", "visitors", "conversions", "rate", "rate_low", "rate_high",
-    "prob_beat_control", "prob_best", "expected_loss", "uplift_low", "uplift_high",
+    "channel", "arm", "variant", "weight", "visitors", "conversions", "rate", "rate_low",
+    "rate_high", "prob_beat_control", "prob_best", "expected_loss", "uplift_low", "uplift_high",
     "reason", "revenue", "value_per_conversion", "revenue_per_visitor",
     "revenue_per_visitor_low", "revenue_per_visitor_high", "revenue_prob_beat_control",
     "incremental_revenue_per_1000", "incremental_revenue_per_1000_low",
@@ -30,20 +31,32 @@ def _pair(value: object, index: int) -> object:
     return ""
 
 
+def _segment_label(device: str, daypart: str, channel: str) -> str:
+    """``all``; ``mobile/evening``; with channels ``all/all/email``, ``mobile/evening/email``
+    (channel "" — counted before the rules declared channels — shows as ``-``)."""
+    if channel in ("", ALL):  # not split by channel
+        return ALL if device == ALL and daypart == ALL else f"{device}/{daypart}"
+    return f"{device}/{daypart}/{channel}"
+
+
 def _csv_row(
-    report: Mapping[str, Any], device: str, daypart: str, arm: Mapping[str, Any]
+    report: Mapping[str, Any],
+    device: str,
+    daypart: str,
+    arm: Mapping[str, Any],
+    channel: str = "",
 ) -> dict[str, object]:
     state = report.get("state") or {}
-    segment = ALL if device == ALL and daypart == ALL else f"{device}/{daypart}"
     row: dict[str, object] = {
         "experiment": report.get("experiment"),
         "goal": report.get("goal"),
         "status": state.get("status", ""),
         "stage": state.get("stage", ""),
         "light": report.get("light"),
-        "segment": segment,
+        "segment": _segment_label(device, daypart, channel),
         "device": device,
         "daypart": daypart,
+        "channel": channel,
     }
     for key in ("name", "variant", "weight", "visitors", "conversions", "rate"):
         row["arm" if key == "name" else key] = arm.get(key, "")
@@ -62,19 +75,37 @@ def _csv_row(
 
 def reports_csv(reports: Sequence[Mapping[str, Any]]) -> str:
     """One row per (experiment, segment — ``all`` for pooled — , arm), from ``to_dict()``
-    reports; floats at full precision, empty cells where a number does not apply."""
+    reports; floats at full precision, empty cells where a number does not apply.
+
+    The ``channel`` column is empty for a report without channels. With channels, rows
+    pooled over channels say ``all`` there, and two more kinds of rows follow: per channel
+    (device and daypart ``all``) and per device × daypart × channel."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for report in reports:
+        pooled = ALL if report.get("channels") else ""
         for arm in report.get("arms", []):
-            writer.writerow(_csv_row(report, ALL, ALL, arm))
+            writer.writerow(_csv_row(report, ALL, ALL, arm, pooled))
         for segment in report.get("segments", []):
+            device, daypart = str(segment.get("device")), str(segment.get("daypart"))
             for arm in segment.get("arms", []):
-                writer.writerow(
-                    _csv_row(report, str(segment.get("device")), str(segment.get("daypart")), arm)
-                )
+                writer.writerow(_csv_row(report, device, daypart, arm, pooled))
+        for channel in report.get("channels", []):
+            name = str(channel.get("channel", ""))
+            for arm in channel.get("arms", []):
+                writer.writerow(_csv_row(report, ALL, ALL, arm, name or "-"))
+        for segment in report.get("channel_segments", []):
+            device, daypart = str(segment.get("device")), str(segment.get("daypart"))
+            name = str(segment.get("channel", ""))
+            for arm in segment.get("arms", []):
+                writer.writerow(_csv_row(report, device, daypart, arm, name or "-"))
     return out.getvalue()
+
+
+def channel_label(channel: str) -> str:
+    """A channel as people read it: "" holds what was counted before channels."""
+    return channel or "before channels"
 
 
 def _pct(value: object, digits: int = 2) -> str:
@@ -155,6 +186,14 @@ def format_reports(reports: Sequence[Mapping[str, Any]]) -> str:
             for segment in segments:
                 label = f"{segment.get('device')} × {segment.get('daypart')}: "
                 rows += _arm_rows(segment.get("arms", []), revenue, label)
+            lines += ["    " + line for line in _table(rows)]
+        channels = report.get("channels", [])
+        if channels:
+            lines.append("  channels (every device and daypart; --csv has each device × daypart):")
+            rows = [["channel / arm", *header[1:]]]
+            for channel in channels:
+                label = f"{channel_label(str(channel.get('channel', '')))}: "
+                rows += _arm_rows(channel.get("arms", []), revenue, label)
             lines += ["    " + line for line in _table(rows)]
         gate = report.get("gate") or {}
         lines.append(f"  gate: {gate.get('verdict', '?')} — {gate.get('reason', '')}")

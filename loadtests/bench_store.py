@@ -5,7 +5,10 @@
 - Redis round trips per 1,000 requests when a simulated site feeds the real
   ``Recorder`` (socket writes counted at the connection, so nothing is guessed);
 - Redis memory per million visitors: ``used_memory`` before and after recording
-  200,000 distinct visitors, scaled, next to the one-key-per-visitor design it replaced.
+  200,000 distinct visitors, scaled, next to the one-key-per-visitor design it replaced;
+- the counters of one experiment at their largest: ``MEMORY USAGE`` of its counts hash
+  with every cell filled (2 arms × 3 devices × 7 dayparts, one goal with values), without
+  channels and with the most channels the rules allow (32 listed, ``other``, ``direct``).
 
 With no URL it starts a private redis-server and removes it afterwards. With a URL it
 writes only under its own prefix and deletes what it wrote; memory figures are then as
@@ -152,6 +155,25 @@ async def megabytes_per_million_visitors(store: RedisStore) -> tuple[float, floa
     return ours * scale, naive * scale
 
 
+async def counts_kilobytes(store: RedisStore, channels: Sequence[str]) -> float:
+    """MEMORY USAGE of one experiment's counts hash with every cell counted once."""
+    name = f"grid-{len(channels)}"
+    dayparts = ("morning", "lunch", "train_home", "evening", "night", "weekend", "other")
+    records: list[Record] = []
+    for arm in ("control", "offer"):
+        for device in ("mobile", "tablet", "desktop"):
+            for daypart in dayparts:
+                for channel in channels:
+                    visitor = f"{arm}-{device}-{daypart}-{channel}"
+                    segment = Segment(device, daypart, channel)
+                    records.append(Exposure(name, arm, segment, visitor))
+                    records.append(Conversion(name, arm, segment, visitor, "booked", 120.5))
+    for start in range(0, len(records), BATCH):
+        await store.record(records[start : start + BATCH])
+    usage = await store.client.memory_usage(f"{store.prefix}{{{name}}}:counts")
+    return float(usage or 0) / 1024
+
+
 async def _measure(url: str) -> dict[str, float]:
     prefix = f"bench{os.getpid()}:"
     store = store_from_url(url, prefix=prefix, connection_class=CountingConnection)
@@ -169,6 +191,9 @@ async def _measure(url: str) -> dict[str, float]:
         ours, naive = await megabytes_per_million_visitors(store)
         results["MB per million visitors"] = ours
         results["MB per million visitors, key per visitor"] = naive
+        results["kB of counters per experiment, every cell"] = await counts_kilobytes(store, [""])
+        most = [*(f"channel-{i:02d}" for i in range(32)), "other", "direct"]
+        results["kB of counters per experiment, 34 channels"] = await counts_kilobytes(store, most)
     finally:
         for name in await store.experiments():
             await store.reset(name)

@@ -243,6 +243,7 @@ class AdaptiveMiddleware:
                 zone,
                 dayparts,
                 segment,
+                channel,
                 rule,
                 served,
                 experiment,
@@ -262,7 +263,7 @@ class AdaptiveMiddleware:
                 if holdouts and rule is not None and rule in holdouts:
                     holdout = holdouts[rule]
                     side = holdout.side(visitor_id, ())
-                    holdout_mark = holdout.new_mark(side, (), device, segment)
+                    holdout_mark = holdout.new_mark(side, (), device, segment, channel)
                     if side == DEFAULT:  # held out: the default variant, no experiment
                         served, experiment, policy = holdout.default, None, None
                         variant = rules.variants[served] if served else rules.unchanged
@@ -271,7 +272,12 @@ class AdaptiveMiddleware:
                 if policy is not None:
                     assert context is not None  # kept with every policy
                     arm, served, new_mark = policy.assign(
-                        states.get(policy.name, NOT_STARTED), visitor_id, (), context, segment
+                        states.get(policy.name, NOT_STARTED),
+                        visitor_id,
+                        (),
+                        context,
+                        segment,
+                        channel,
                     )
                     variant = rules.variants.get(served)
             # Positional arguments: this runs on most requests (see the field order).
@@ -291,6 +297,7 @@ class AdaptiveMiddleware:
                 cookie,
                 self._convert,
                 side,
+                channel,
             )
         else:
             decision, context = self.classifier.classify(scope, rules, epoch)
@@ -315,6 +322,7 @@ class AdaptiveMiddleware:
                     cookie.marks if cookie is not None else (),
                     decision.device,
                     decision.segment,
+                    decision.channel,
                 )
                 if variant is None:  # held out, and no catch-all: the request unchanged
                     variant = rules.unchanged
@@ -333,7 +341,7 @@ class AdaptiveMiddleware:
                 Exposure(
                     decision.experiment,
                     new_mark.arm,
-                    Segment(new_mark.device, new_mark.daypart),
+                    Segment(new_mark.device, new_mark.daypart, new_mark.channel),
                     visitor_id,
                     rules.site_day(epoch),
                 )
@@ -346,7 +354,7 @@ class AdaptiveMiddleware:
                 Exposure(
                     rules.holdouts[decision.rule].name,
                     holdout_mark.arm,
-                    Segment(holdout_mark.device, holdout_mark.daypart),
+                    Segment(holdout_mark.device, holdout_mark.daypart, holdout_mark.channel),
                     visitor_id,
                     rules.site_day(epoch),
                 )
@@ -423,6 +431,7 @@ class AdaptiveMiddleware:
                 decision.zone,
                 decision.dayparts,
                 decision.segment,
+                decision.channel,
                 decision.rule,
                 served,  # a new visitor's in an experiment or a holdout is replaced on a hit
                 experiment,

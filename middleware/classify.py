@@ -38,7 +38,7 @@ _ZONE_VALUES = 2048
 _PARSED = 40 + 56
 _PER_COOKIE = 2 * 49 + 8
 _VISITOR = 48 + 65 + 40
-_PER_MARK = 8 + 48 + 4 * 64
+_PER_MARK = 8 + 80 + 5 * 64
 
 
 class Classifier:
@@ -102,6 +102,18 @@ class Classifier:
         tracked = device != "bot" and not ((dnt or gpc) and opted_out(dnt, gpc))
         cookie = visitor_cookie if tracked else None
         new_visitor = cookie is None
+        context = Context(
+            device,
+            local,
+            dayparts,
+            scope["path"],
+            scope["method"],
+            scope.get("query_string", b""),
+            headers,
+            cookies,
+            new_visitor,
+        )
+        channels = rules.channels  # None unless the rules declare channels: no work then
         # Positional arguments: this runs on every request (see the field order).
         decision = Decision(
             device,
@@ -118,17 +130,8 @@ class Classifier:
             tracked,
             cookie,
             self.convert,
-        )
-        context = Context(
-            device,
-            local,
-            dayparts,
-            scope["path"],
-            scope["method"],
-            scope.get("query_string", b""),
-            headers,
-            cookies,
-            new_visitor,
+            None,  # the holdout side: decide() sets it
+            "" if channels is None else channels.channel(context),
         )
         return decision, context
 

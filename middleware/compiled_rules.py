@@ -10,6 +10,7 @@ from daypart.experiments.holdout import HoldoutPolicies
 from daypart.experiments.policy import ExperimentPolicies
 from daypart.middleware.goals import CompiledGoal
 from daypart.middleware.variants import CompiledVariant
+from daypart.rules.channels import ChannelReader
 from daypart.rules.glob import compile_globs
 from daypart.rules.localtime import zone_named
 from daypart.rules.matcher import Matcher
@@ -29,6 +30,11 @@ class CompiledRules:
         self.site_zone = zone
         self._day: tuple[float, float, int] = (0.0, 0.0, 0)  # start, end, ordinal
         self.zone_sources = tuple((s.kind == "cookie", s.name) for s in ruleset.site.timezone_from)
+        # None without site.channel_from: the request path then reads no channel at all.
+        self.channels = ChannelReader(ruleset.site) if ruleset.site.channel_from else None
+        channel_headers = frozenset(
+            s.name.encode("latin-1") for s in ruleset.site.channel_from if s.kind == "header"
+        )
         self.variants = {name: CompiledVariant.build(v) for name, v in ruleset.variants.items()}
         self.catch_all = ruleset.catch_all
         self.policies = ExperimentPolicies(ruleset)
@@ -60,6 +66,7 @@ class CompiledRules:
             raw: raw.decode("latin-1")
             for raw in BASE_HEADERS
             | frozenset(name.encode("latin-1") for name in self.matcher.rule_headers)
+            | channel_headers
         }
 
     def site_day(self, epoch: float) -> int:

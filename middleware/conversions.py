@@ -35,7 +35,7 @@ def record_conversion(
         day = rules.site_day(runtime.clock())
         recorder = runtime.recorder
         for experiment, mark in targets:
-            segment = Segment(mark.device, mark.daypart)
+            segment = Segment(mark.device, mark.daypart, mark.channel)
             recorder.add(Conversion(experiment, mark.arm, segment, visitor_id, goal, value, day))
     return len(targets)
 

@@ -50,6 +50,7 @@ def decide(
         cookie.marks if cookie is not None else (),
         context,
         decision.segment,
+        decision.channel,
     )
     decision.arm = assignment.arm
     decision.variant = assignment.variant

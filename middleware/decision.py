@@ -33,6 +33,9 @@ class Decision:
     # no experiment) or "adaptive"; None when no holdout applies (none declared, or a
     # visitor who is never counted).
     holdout: str | None = None
+    # The channel this request came through (``site.channel_from``); "" when the rules
+    # declare no channels. A visitor is counted in the channel of their first exposure.
+    channel: str = ""
 
     @property
     def local_time(self) -> datetime:
@@ -51,6 +54,7 @@ class Decision:
             "timezone": self.zone.key,
             "dayparts": sorted(self.dayparts),
             "segment": self.segment,
+            **({"channel": self.channel} if self.channel else {}),
             "rule": self.rule,
             "variant": self.variant,
             "experiment": self.experiment,

@@ -4,10 +4,12 @@ classifying and deciding (``AdaptiveMiddleware._prepare`` reads it inline).
 The key is everything a decision depends on that comes from the request: the path, the
 query string, the method and, in order, the raw name and value of every header daypart
 reads (``CompiledRules.wanted_headers``: User-Agent, Sec-CH-UA-Mobile, Cookie, DNT,
-Sec-GPC, the rules' headers, the zone headers). The rest it depends on is checked, not
-keyed: the ``CompiledRules`` object and the rollout-states dict in force (the cache
-starts afresh when either is replaced: a reload, or a state the store changed), and the
-visitor-local minute (each entry holds the epochs its minute starts and ends at).
+Sec-GPC, the rules' headers, the zone and channel headers) — so the channel, read from
+the query string, a header or a cookie, is a function of the key too. The rest it
+depends on is checked, not keyed: the ``CompiledRules`` object and the rollout-states
+dict in force (the cache starts afresh when either is replaced: a reload, or a state the
+store changed), and the visitor-local minute (each entry holds the epochs its minute
+starts and ends at).
 
 Two kinds of entries:
 
@@ -48,9 +50,9 @@ MAX_DECISION_ENTRY = 4096
 # Bytes of an entry beyond the strings of its key: the key tuple's slots, the entry tuple,
 # a visitor cookie and its marks (shared with the cookie cache, counted here too: this
 # entry may keep them alive alone), a context with its headers mapping.
-_ENTRY = 56 + 18 * 8
+_ENTRY = 56 + 19 * 8
 _VISITOR = 48 + 65 + 40
-_PER_MARK = 8 + 48 + 4 * 64
+_PER_MARK = 8 + 80 + 5 * 64
 _CONTEXT = 120
 _PER_COOKIE = 2 * 49 + 8 + 56
 
@@ -64,6 +66,7 @@ class Entry(NamedTuple):
     zone: ZoneInfo
     dayparts: frozenset[str]
     segment: str
+    channel: str  # read from the query, headers or cookies: all in the key
     rule: str | None
     variant: str | None  # for a new visitor in an experiment: the rule's, before the arm
     experiment: str | None

@@ -1,7 +1,8 @@
 """The signed visitor cookie.
 
-Value: ``1.<visitor id>.<exposure marks>.<signature>``. The marks
-(``daypart.experiments.policy.Mark``) record which experiments the visitor has been
+Value: ``1.<visitor id>.<exposure marks>.<signature>``, the marks separated by ``/``,
+each ``code:arm:device:daypart`` and, when the rules declare channels, ``:channel``. The
+marks (``daypart.experiments.policy.Mark``) record which experiments the visitor has been
 exposed to, in which arm and segment, so that (a) a returning visitor's exposure is never
 sent to the store again — no store round trip per request — and (b) a later conversion is
 counted in the arm and segment of the exposure. The store de-duplicates exposures as well,
@@ -32,7 +33,9 @@ MAX_MARKS = 16  # oldest marks are dropped first; the store's de-dup keeps count
 MAX_COOKIE_CHARS = 1024
 MIN_SECRET_BYTES = 16
 _NAME = r"[a-z][a-z0-9_-]{0,63}"
-_MARK = re.compile(rf"([A-Za-z0-9_-]{{8}}):({_NAME}):([mtd]):({_NAME})")
+# code:arm:device:daypart, and :channel when the rules declare channels (older marks
+# have none, and read as channel "")
+_MARK = re.compile(rf"([A-Za-z0-9_-]{{8}}):({_NAME}):([mtd]):({_NAME})(?::({_NAME}))?")
 _ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
 DEVICE_CODES = {"mobile": "m", "tablet": "t", "desktop": "d"}
 DEVICE_NAMES = {code: name for name, code in DEVICE_CODES.items()}
@@ -77,7 +80,8 @@ new_visitor_id = _ids.take
 
 
 def encode_mark(mark: Mark) -> str:
-    return f"{mark.code}:{mark.arm}:{DEVICE_CODES[mark.device]}:{mark.daypart}"
+    text = f"{mark.code}:{mark.arm}:{DEVICE_CODES[mark.device]}:{mark.daypart}"
+    return f"{text}:{mark.channel}" if mark.channel else text
 
 
 def secret_list(secret: str | bytes | Sequence[str | bytes] | None) -> list[bytes]:
@@ -182,7 +186,7 @@ class CookieSigner:
             found = _MARK.fullmatch(item)
             if found is None:
                 return None
-            code, arm, device, daypart = found.groups()
-            marks.append(Mark(code, arm, DEVICE_NAMES[device], daypart))
+            code, arm, device, daypart, channel = found.groups()
+            marks.append(Mark(code, arm, DEVICE_NAMES[device], daypart, channel or ""))
         kind = ResignedCookie if resign else VisitorCookie
         return kind(parts[1], tuple(marks[-MAX_MARKS:]))

@@ -12,10 +12,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 
+from daypart.rules.channels import OTHER_CHANNEL
 from daypart.rules.errors import Problem, RulesError
 from daypart.rules.glob import glob_matches
 from daypart.rules.loader import load_rules
-from daypart.rules.model import DEVICES, MINUTES_PER_DAY, Condition, Daypart, Location, RuleSet
+from daypart.rules.model import (
+    DEVICES,
+    MINUTES_PER_DAY,
+    Audience,
+    Condition,
+    Daypart,
+    Location,
+    RuleSet,
+)
 
 _WEEK = 7 * MINUTES_PER_DAY
 _WHOLE_WEEK = (1 << _WEEK) - 1
@@ -38,7 +47,12 @@ def check_file(path: str | os.PathLike[str]) -> list[Problem]:
 
 def lint(ruleset: RuleSet) -> list[Problem]:
     """Warnings about ``ruleset``, in file order."""
-    found = [*_reachability(ruleset), *_unused(ruleset), *_holdouts(ruleset)]
+    found = [
+        *_reachability(ruleset),
+        *_unused(ruleset),
+        *_holdouts(ruleset),
+        *_unlisted_channels(ruleset),
+    ]
     return sorted(found, key=lambda p: (p.line, p.column))
 
 
@@ -291,3 +305,46 @@ def _holdouts(ruleset: RuleSet) -> Iterator[Problem]:
                 "experiment, so its holdout changes nothing and prices nothing; expected a "
                 "holdout on a rule that adapts",
             )
+def _unlisted_channels(ruleset: RuleSet) -> Iterator[Problem]:
+    """A rule or audience that picks visitors by a channel source's value which
+    ``site.channels`` does not list: those visitors are counted in channel ``other``, most
+    likely not what its author meant."""
+    site = ruleset.site
+    if not site.channel_from:
+        return
+    sources = {(source.kind, source.name) for source in site.channel_from}
+    listed = set(site.channels)
+
+    def unlisted(matchers: Condition | Audience) -> Iterator[str]:
+        for kind, tests in (
+            ("query", matchers.query),
+            ("header", matchers.header),
+            ("cookie", matchers.cookie),
+        ):
+            if not any(source[0] == kind for source in sources):
+                continue
+            for name, values in tests.items():
+                if (kind, name) in sources:
+                    for value in sorted(values):
+                        if value != "*" and value.strip().lower() not in listed:
+                            yield f"{kind} {name}={value}"
+
+    def message(who: str, test: str) -> str:
+        value = test.partition("=")[2]
+        return (
+            f"{who} picks visitors by {test}, a channel source, but site.channels does not "
+            f"list '{value.strip().lower()}': they are counted in channel {OTHER_CHANNEL}; "
+            "expected it in channels to see them apart"
+        )
+
+    for rule in ruleset.rules:
+        for test in unlisted(rule.when):
+            yield _warning(ruleset, rule.location, message(f"rule '{rule.name}'", test))
+    for name, experiment in ruleset.experiments.items():
+        for number, stage in enumerate(experiment.rollout, 1):
+            if stage.audience is not None:
+                for test in unlisted(stage.audience):
+                    who = f"experiment '{name}' stage {number}"
+                    yield _warning(
+                        ruleset, stage.location or experiment.location, message(who, test)
+                    )

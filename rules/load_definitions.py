@@ -5,13 +5,24 @@ from __future__ import annotations
 import difflib
 import re
 
+from daypart.rules.channels import MAX_CHANNEL_NAME, MAX_CHANNELS, RESERVED_CHANNELS
 from daypart.rules.load_conditions import read_days, read_method, read_path_glob, read_path_globs
 from daypart.rules.load_experiments import read_holdout
 from daypart.rules.localtime import zone_named, zone_names
 from daypart.rules.matcher import OTHER_DAYPART
-from daypart.rules.model import MINUTES_PER_DAY, Daypart, Goal, Site, TimezoneSource, Variant
+from daypart.rules.model import (
+    MINUTES_PER_DAY,
+    ChannelSource,
+    Daypart,
+    Goal,
+    Site,
+    TimezoneSource,
+    Variant,
+)
 from daypart.rules.parse_time import minutes_text, parse_clock
 from daypart.rules.reading import (
+    NAME,
+    NAME_RULE,
     TOKEN,
     TOKEN_RULE,
     Reader,
@@ -22,7 +33,7 @@ from daypart.rules.reading import (
 )
 from daypart.rules.yaml_source import Map, Scalar, YNode
 
-SITE_KEYS = ("timezone", "timezone_from", "paths", "holdout")
+SITE_KEYS = ("timezone", "timezone_from", "paths", "holdout", "channel_from", "channels")
 DAYPART_KEYS = ("days", "from", "to")
 VARIANT_KEYS = ("rewrite", "headers")
 GOAL_KEYS = ("method", "path", "status", "value_header", "beacon")
@@ -55,10 +66,16 @@ def read_site(r: Reader, node: YNode) -> Site | None:
     paths = None if paths_node is None else read_path_globs(r, paths_node)
     holdout_node = mapping.get("holdout")
     holdout = None if holdout_node is None else read_holdout(r, holdout_node)
+    channel_from, channels = _channels(r, mapping)
     if len(r.problems) > before:
         return None
     return Site(
-        timezone=timezone, timezone_from=tuple(sources), paths=paths, holdout=holdout or 0.0
+        timezone=timezone,
+        timezone_from=tuple(sources),
+        paths=paths,
+        holdout=holdout or 0.0,
+        channel_from=channel_from,
+        channels=channels,
     )
 
 
@@ -100,6 +117,101 @@ def _timezone_source(r: Reader, node: YNode) -> TimezoneSource | None:
     if kind == "header":
         return TimezoneSource("header", name.lower())
     return TimezoneSource("cookie", name)
+
+
+def _channels(r: Reader, site: Map) -> tuple[tuple[ChannelSource, ...], tuple[str, ...]]:
+    """``channel_from`` and ``channels``: given together, or neither."""
+    from_entry, names_entry = site.entry("channel_from"), site.entry("channels")
+    if from_entry is not None and names_entry is None:
+        r.error(
+            from_entry.key,
+            "found channel_from without channels; expected channels: [...] beside it, the "
+            "channels to count (every other value counts as other)",
+        )
+    if names_entry is not None and from_entry is None:
+        r.error(
+            names_entry.key,
+            "found channels without channel_from; expected channel_from: [...] beside it, "
+            "where to read a request's channel (such as query:utm_source, header:X-Channel)",
+        )
+    sources: list[ChannelSource] = []
+    if from_entry is not None:
+        seen: dict[ChannelSource, int] = {}
+        for item in r.items(from_entry.value, "channel source"):
+            source = _channel_source(r, item)
+            if source is None:
+                continue
+            if source in seen:
+                text = f"{source.kind}:{source.name}"
+                r.error(item, f"duplicate channel source '{text}'; first on line {seen[source]}")
+                continue
+            seen[source] = item.line
+            sources.append(source)
+    names: list[str] = []
+    if names_entry is not None:
+        lines: dict[str, int] = {}
+        items = r.items(names_entry.value, "channel")
+        if len(items) > MAX_CHANNELS:
+            r.error(
+                names_entry.value,
+                f"found {len(items)} channels; expected at most {MAX_CHANNELS} (each is a "
+                "counter per arm, device and daypart: group the rest, they count as other)",
+            )
+        for item in items:
+            name = _channel_name(r, item)
+            if name is None:
+                continue
+            if name in lines:
+                r.error(item, f"duplicate channel '{name}'; first on line {lines[name]}")
+                continue
+            lines[name] = item.line
+            names.append(name)
+    return tuple(sources), tuple(names)
+
+
+def _channel_source(r: Reader, node: YNode) -> ChannelSource | None:
+    expected = "query:NAME, header:NAME or cookie:NAME"
+    text = r.string(node, expected)
+    if text is None:
+        return None
+    kind, _, name = text.partition(":")
+    kind, name = kind.strip().lower(), name.strip()
+    if kind not in ("query", "header", "cookie") or not TOKEN.fullmatch(name):
+        r.error(node, f"invalid channel source '{shown(text)}'; expected {expected}")
+        return None
+    if kind == "header":
+        return ChannelSource("header", name.lower())
+    return ChannelSource("query" if kind == "query" else "cookie", name)
+
+
+def _channel_name(r: Reader, node: YNode) -> str | None:
+    name = r.string(node, "a channel name")
+    if name is None:
+        return None
+    if name in RESERVED_CHANNELS:
+        r.error(
+            node,
+            f"channel name '{name}' is reserved (other: a value not in the list; direct: no "
+            "source present); expected another name",
+        )
+        return None
+    if not NAME.fullmatch(name):
+        # Requests' values are lower-cased before they are compared: say so.
+        hint = (
+            f" (values are compared lower-cased: write {name.lower()})"
+            if NAME.fullmatch(name.lower())
+            else ""
+        )
+        r.error(node, f"invalid channel name '{shown(name)}'; expected {NAME_RULE}{hint}")
+        return None
+    if len(name) > MAX_CHANNEL_NAME:
+        r.error(
+            node,
+            f"channel name '{shown(name)}' is {len(name)} characters long; expected at most "
+            f"{MAX_CHANNEL_NAME}",
+        )
+        return None
+    return name
 
 
 def read_daypart(r: Reader, key: Scalar, node: YNode) -> Daypart | None:

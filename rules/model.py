@@ -41,6 +41,12 @@ class TimezoneSource:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelSource:
+    kind: Literal["query", "header", "cookie"]
+    name: str  # header names are stored lower-case
+
+
+@dataclass(frozen=True, slots=True)
 class Site:
     timezone: str = "UTC"  # an IANA name, validated by the loader
     timezone_from: tuple[TimezoneSource, ...] = ()
@@ -51,6 +57,10 @@ class Site:
     # The share of visitors (0..1) held out of the adaptive rules: they see the default
     # variant and enter no experiment, so that what adapting earns can be measured.
     holdout: float = 0.0
+    # Where a request's channel is read, first source present wins; and the channels
+    # counted (lower-case names). Both empty: no channel dimension (``daypart.rules.channels``).
+    channel_from: tuple[ChannelSource, ...] = ()
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ class Segment:
 
     device: str  # mobile | tablet | desktop (bots are never counted)
     daypart: str  # the first daypart (file order) containing the local time, else "other"
+    # The channel (``site.channel_from``): a listed channel, "other" or "direct"; "" when
+    # the rules declare no channels, and for everything counted before they did.
+    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ Record = Exposure | Conversion
 
 @dataclass(slots=True)
 class Cell:
-    """The counters of one (arm, device, daypart) for one experiment."""
+    """The counters of one (arm, device, daypart, channel) for one experiment."""
 
     exposures: int = 0
     conversions: dict[str, int] = field(default_factory=dict)  # goal -> count
@@ -70,7 +73,7 @@ class Cell:
     revenue_sq: dict[str, float] = field(default_factory=dict)  # goal -> sum of squares
 
 
-CellKey = tuple[str, str, str]  # (arm, device, daypart)
+CellKey = tuple[str, str, str, str]  # (arm, device, daypart, channel); channel "" if none
 DailyCounts = dict[int, dict[str, Cell]]  # day (date ordinal) -> arm -> that day's counters
 
 

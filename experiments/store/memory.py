@@ -93,7 +93,7 @@ class MemoryStore(Store):
             current.add(mark)
             counted += 1
             segment = record.segment
-            key = (record.arm, segment.device, segment.daypart)
+            key = (record.arm, segment.device, segment.daypart, segment.channel)
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = Cell()

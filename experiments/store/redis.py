@@ -6,7 +6,9 @@ several of them):
 
     daypart:{name}:counts            hash    "arm|device|daypart|exposures" -> int,
                                              "...|conv|goal" -> int,
-                                             "...|rev|goal", "...|rev2|goal" -> float
+                                             "...|rev|goal", "...|rev2|goal" -> float;
+                                             with channels the daypart part is
+                                             "daypart@channel" (older fields: no channel)
     daypart:{name}:seen:<gen>:<shard> hash   de-duplication marks: "visitor" (exposed),
                                              "visitor|goal" (converted); expires with
                                              its generation (see ``VisitorWindow``)
@@ -73,6 +75,11 @@ from daypart.experiments.store.errors import StoreError, StoreUnavailable
 from daypart.rules.localtime import Clock
 
 Client: TypeAlias = "Redis | RedisCluster"
+
+# Joins a cell's daypart and channel in a counts field ("arm|device|daypart@channel|...");
+# fields without it are a cell without a channel, as every field written before channels.
+# Names never contain it (the rule language's names are [a-z][a-z0-9_-]*).
+CHANNEL_MARK = "@"
 
 # Marks of one generation spread over this many hashes, each small enough for the compact
 # listpack encoding (up to 512 entries by default: ~4M visitors per generation). Fewer
@@ -268,7 +275,10 @@ class RedisStore(Store):
             keys, args = call
             shard = zlib.crc32(record.visitor.encode()) % SEEN_SHARDS
             keys.extend(f"{seen}:{generation}:{shard}" for generation in live)
-            cell = f"{record.arm}|{record.segment.device}|{record.segment.daypart}"
+            segment = record.segment
+            cell = f"{record.arm}|{segment.device}|{segment.daypart}"
+            if segment.channel:
+                cell += CHANNEL_MARK + segment.channel
             if isinstance(record, Conversion):
                 value = revenue_value(record.value)
                 args += ("c", cell, record.visitor, record.goal)
@@ -319,9 +329,11 @@ class RedisStore(Store):
         cells = counts.cells
         for raw_field, raw_value in raw.items():
             arm, device, daypart, kind, *goal = _text(raw_field).split("|")
-            cell = cells.get((arm, device, daypart))
+            daypart, _, channel = daypart.partition(CHANNEL_MARK)  # none in older fields
+            key = (arm, device, daypart, channel)
+            cell = cells.get(key)
             if cell is None:
-                cell = cells[(arm, device, daypart)] = Cell()
+                cell = cells[key] = Cell()
             _set_counter(cell, kind, goal, _text(raw_value))
         return counts
 

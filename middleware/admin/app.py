@@ -41,7 +41,12 @@ from daypart.middleware.admin.auth import (
 )
 from daypart.middleware.admin.beacon import MAX_BODY, convert_endpoint, problem, read_bounded
 from daypart.middleware.admin.board import board_page, business_block
-from daypart.middleware.admin.charts import segment_grid, timeline_charts
+from daypart.middleware.admin.charts import (
+    channel_selector,
+    channel_table,
+    segment_grid,
+    timeline_charts,
+)
 from daypart.middleware.admin.holdout_pages import (
     experiment_block,
     holdout_page,
@@ -53,6 +58,7 @@ from daypart.middleware.admin.openapi import openapi_document
 from daypart.middleware.admin.pages import (
     ACTION_LABELS,
     Viewer,
+    channel_details,
     confirm_page,
     detail_page,
     message_page,
@@ -60,6 +66,7 @@ from daypart.middleware.admin.pages import (
 from daypart.middleware.admin.tz_script import tz_script_endpoint
 from daypart.middleware.background import Background
 from daypart.middleware.runtime import Runtime
+from daypart.rules.channels import DIRECT_CHANNEL, OTHER_CHANNEL
 from daypart.rules.matcher import OTHER_DAYPART
 from daypart.rules.model import Experiment, Rule, RuleSet
 
@@ -118,6 +125,14 @@ def rules_axes(ruleset: RuleSet, running: Sequence[Rule]) -> tuple[list[str], li
     if any(rule.when.daypart is None for rule in running):
         dayparts.append(OTHER_DAYPART)
     return devices, dayparts
+
+
+def channel_axis(ruleset: RuleSet) -> list[str]:
+    """The channels the rules count a visitor in: the listed ones, other and direct; none
+    when the rules declare no channels."""
+    if not ruleset.site.channel_from:
+        return []
+    return [*ruleset.site.channels, OTHER_CHANNEL, DIRECT_CHANNEL]
 
 
 def allowed_actions(experiment: Experiment, state: RolloutState) -> list[Action]:
@@ -421,7 +436,11 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
         return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def board(request: Request, principal: Principal) -> Response:
-        reports = await build_reports(runtime.store, runtime.rules.ruleset, runtime.clock())
+        # The board shows no channel: their analyses (up to 35 times the segments') are
+        # left out.
+        reports = await build_reports(
+            runtime.store, runtime.rules.ruleset, runtime.clock(), channels=False
+        )
         holdouts = await build_holdout_reports(
             runtime.store, runtime.rules.ruleset, runtime.clock()
         )
@@ -483,18 +502,37 @@ def build_admin_app(runtime: Runtime, background: Background) -> Starlette:
             runtime.store, runtime.rules.ruleset, runtime.clock()
         )
         priced = experiment_block(prefix, found.name, [h.to_dict() for h in holdouts])
+        data = report.to_dict()
+        # The channels the rules count in, then any others the data has (rules changed).
+        channels = list(
+            dict.fromkeys(
+                [*channel_axis(runtime.rules.ruleset), *(c["channel"] for c in data["channels"])]
+            )
+        )
+        selected = request.query_params.get("channel")
+        if selected not in channels:
+            selected = None
+        where = segment_grid(data, devices, dayparts, channel=selected)
+        if channels:
+            link = f"{prefix}/experiments/{found.name}"
+            where = (
+                channel_table(data, channels, link)
+                + channel_selector(link, channels, selected)
+                + where
+                + channel_details(data, channels)
+            )
         content = detail_page(
             prefix,
-            report.to_dict(),
+            data,
             entries,
             viewer=viewer(principal),
             allowed=allowed_actions(found, report.state),
             notice=f"{found.name} {done}." if done else None,
             now=runtime.clock(),
-            extra=business_block(report.to_dict())
+            extra=business_block(data)
             + priced
             + "<h2>Where it wins and where it loses</h2>"
-            + segment_grid(report.to_dict(), devices, dayparts)
+            + where
             + "<h2>Over time</h2>"
             + timeline_charts(timeline.to_dict()),
         )

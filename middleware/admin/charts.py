@@ -1,13 +1,16 @@
 """Charts for the experiment page, as inline SVG and plain tables: the experiment over time
 (cumulative conversion rate with its 95% band, probability to beat control, visitors per
-day) and the device × daypart grid. No JavaScript; every chart has a title and a text
-summary for screen readers."""
+day), the device × daypart grid (for every channel or one) and the channel table. No
+JavaScript; every chart has a title and a text summary for screen readers."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
+
+from daypart.experiments.report_export import channel_label
 
 COLOURS = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8e44ad", "#f4a261")
 WIDTH, HEIGHT, PAD = 640, 180, 34
@@ -146,18 +149,44 @@ def _uplift(control: Mapping[str, Any], arm: Mapping[str, Any]) -> float | None:
     return float(rate) / float(base) - 1.0
 
 
+def heat_cell(arms: Sequence[Mapping[str, Any]], baseline: str = "control") -> str:
+    """One cell of a heat map: the leading treatment's uplift over control and its
+    probability to beat control, coloured by that probability; "–" without visitors.
+    ``baseline``: what the first arm is called (a holdout's is the default)."""
+    if len(arms) < 2 or not any(a.get("visitors") for a in arms):
+        return "<td class='empty' title='no visitors'>–</td>"
+    best = max(arms[1:], key=lambda a: float(a.get("prob_beat_control") or 0.0))
+    beat = float(best.get("prob_beat_control") or 0.5)
+    uplift = _uplift(arms[0], best)
+    strength = min(abs(beat - 0.5) * 2, 1.0)
+    hue = "42,157,143" if beat >= 0.5 else "231,111,81"
+    visitors = sum(int(a.get("visitors") or 0) for a in arms)
+    text = "–" if uplift is None else f"{uplift * 100:+.0f}%"
+    return (
+        f"<td style='background:rgba({hue},{0.12 + 0.6 * strength:.2f})' "
+        f"title='{_e(best.get('name'))}: P(beat {_e(baseline)}) {beat * 100:.1f}%, "
+        f"{visitors} visitors'><b>{text}</b><br><small>{_e(best.get('name'))} "
+        f"{beat * 100:.0f}%<br>{visitors:,} visitors</small></td>"
+    )
+
+
 def segment_grid(
     report: Mapping[str, Any],
     devices: Sequence[str],
     dayparts: Sequence[str],
     baseline: str = "control",
+    channel: str | None = None,
 ) -> str:
     """A heat map of the leading treatment's uplift and P(beat control) per device ×
     daypart; a cell without visitors is shown empty, never left out. ``baseline``: what
-    the first arm is called (a holdout's is the default)."""
-    segments = {
-        (str(s.get("device")), str(s.get("daypart"))): s for s in report.get("segments", [])
-    }
+    the first arm is called (a holdout's is the default). ``channel``: only that channel's
+    visitors (None: every channel)."""
+    found = (
+        report.get("segments", [])
+        if channel is None
+        else [s for s in report.get("channel_segments", []) if s.get("channel") == channel]
+    )
+    segments = {(str(s.get("device")), str(s.get("daypart"))): s for s in found}
     seen_devices = list(dict.fromkeys([*devices, *(d for d, _ in segments)]))
     seen_dayparts = list(dict.fromkeys([*dayparts, *(p for _, p in segments)]))
     head = "".join(f"<th>{_e(part)}</th>" for part in seen_dayparts)
@@ -166,27 +195,50 @@ def segment_grid(
         cells = []
         for part in seen_dayparts:
             segment = segments.get((device, part))
-            arms = list(segment.get("arms", [])) if segment else []
-            if len(arms) < 2 or not any(a.get("visitors") for a in arms):
-                cells.append("<td class='empty' title='no visitors'>–</td>")
-                continue
-            best = max(arms[1:], key=lambda a: float(a.get("prob_beat_control") or 0.0))
-            beat = float(best.get("prob_beat_control") or 0.5)
-            uplift = _uplift(arms[0], best)
-            strength = min(abs(beat - 0.5) * 2, 1.0)
-            hue = "42,157,143" if beat >= 0.5 else "231,111,81"
-            visitors = sum(int(a.get("visitors") or 0) for a in arms)
-            text = "–" if uplift is None else f"{uplift * 100:+.0f}%"
-            cells.append(
-                f"<td style='background:rgba({hue},{0.12 + 0.6 * strength:.2f})' "
-                f"title='{_e(best.get('name'))}: P(beat {_e(baseline)}) {beat * 100:.1f}%, "
-                f"{visitors} visitors'><b>{text}</b><br><small>{_e(best.get('name'))} "
-                f"{beat * 100:.0f}%<br>{visitors:,} visitors</small></td>"
-            )
+            cells.append(heat_cell(list(segment.get("arms", [])) if segment else [], baseline))
         rows.append(f"<tr><th>{_e(device)}</th>{''.join(cells)}</tr>")
+    which = "" if channel is None else f" in channel {channel_label(channel)}"
     return (
         f"<p>The leading treatment's uplift over {_e(baseline)} and its probability to beat "
-        f"{_e(baseline)}, per device × daypart (green: likely better; red: likely worse; –: no "
+        f"{_e(baseline)}, per device × daypart{_e(which)} (green: likely better; red: likely worse; –: no "
         "visitors).</p>"
-        f"<table class='grid'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+        f"<table class='grid' id='grid'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def channel_selector(link: str, channels: Sequence[str], selected: str | None) -> str:
+    """Links that show the grid for every channel or for one: ``link`` is the page's
+    address, to which ``?channel=NAME`` is added. Plain links, no script."""
+    items = []
+    for name, label in [(None, "all channels"), *((c, channel_label(c)) for c in channels)]:
+        href = link if name is None else f"{link}?channel={quote(name)}"
+        if name == selected:
+            items.append(f"<b aria-current='true'>{_e(label)}</b>")
+        else:
+            items.append(f"<a href='{_e(href)}#grid'>{_e(label)}</a>")
+    return f"<p class='channels'>Channel: {' · '.join(items)}</p>"
+
+
+def channel_table(report: Mapping[str, Any], channels: Sequence[str], link: str) -> str:
+    """Per channel (every device and daypart): the control's rate, and the leading
+    treatment's uplift, P(beat control) and visitors as a heat cell; a channel without
+    visitors is shown empty. Each channel links to its device × daypart grid. Three
+    narrow columns: one table that fits a phone."""
+    found = {str(c.get("channel", "")): c for c in report.get("channels", [])}
+    rows = []
+    for name in dict.fromkeys([*channels, *found]):
+        arms = list(found[name].get("arms", [])) if name in found else []
+        rate = arms[0].get("rate") if arms and arms[0].get("visitors") else None
+        href = f"{link}?channel={quote(name)}#grid"
+        rows.append(
+            f"<tr><th><a href='{_e(href)}'>{_e(channel_label(name))}</a></th>"
+            f"<td>{'–' if rate is None else f'{float(rate) * 100:.2f}%'}</td>"
+            f"{heat_cell(arms)}</tr>"
+        )
+    return (
+        "<p>Per channel, over every device and daypart: the control's conversion rate, and "
+        "the leading treatment's uplift over control and its probability to beat control "
+        "(green: likely better; red: likely worse; –: no visitors).</p>"
+        "<table class='grid channel-table'><tr><th>channel</th><th>control</th>"
+        f"<th>leader</th></tr>{''.join(rows)}</table>"
     )

@@ -208,7 +208,7 @@ class Metrics:
         try:
             for name in sorted(experiments):
                 counts = await self.runtime.store.counts(name)
-                for (arm, _device, _daypart), cell in counts.cells.items():
+                for (arm, *_segment), cell in counts.cells.items():
                     exposures[name, arm] = exposures.get((name, arm), 0) + cell.exposures
                     for goal, count in cell.conversions.items():
                         key = (name, arm, goal)

@@ -88,6 +88,26 @@ SCHEMAS: dict[str, Any] = {
             "arms": {"type": "array", "items": _ref("Arm")},
         }
     ),
+    "Channel": _object(
+        {
+            "channel": {
+                "type": "string",
+                "description": "a listed channel, other, direct; empty: counted before the "
+                "rules declared channels",
+            },
+            "visitors": {"type": "integer", "minimum": 0},
+            "arms": {"type": "array", "items": _ref("Arm")},
+        }
+    ),
+    "ChannelSegment": _object(
+        {
+            "device": {"type": "string"},
+            "daypart": {"type": "string"},
+            "channel": {"type": "string"},
+            "visitors": {"type": "integer", "minimum": 0},
+            "arms": {"type": "array", "items": _ref("Arm")},
+        }
+    ),
     "Report": _object(
         {
             "experiment": {"type": "string"},
@@ -129,7 +149,22 @@ SCHEMAS: dict[str, Any] = {
             "business": {"oneOf": [{"type": "null"}, {"type": "object"}]},
             "next_look": NUMBER_OR_NULL,
             "arms": {"type": "array", "items": _ref("Arm")},
-            "segments": {"type": "array", "items": _ref("Segment")},
+            "segments": {
+                "type": "array",
+                "items": _ref("Segment"),
+                "description": "per device × daypart, pooled over channels",
+            },
+            "channels": {
+                "type": "array",
+                "items": _ref("Channel"),
+                "description": "per channel, pooled over devices and dayparts; empty "
+                "without channels (site.channel_from)",
+            },
+            "channel_segments": {
+                "type": "array",
+                "items": _ref("ChannelSegment"),
+                "description": "per device × daypart × channel; empty without channels",
+            },
         }
     ),
     "Projection": _object(
@@ -468,7 +503,17 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                 "get": {
                     "summary": "An experiment's page: arms, segments, actions, history",
                     "security": READ,
-                    "parameters": [name],
+                    "parameters": [
+                        name,
+                        {
+                            "name": "channel",
+                            "in": "query",
+                            "required": False,
+                            "description": "with channels: the grid of this channel only "
+                            "(unknown or absent: every channel)",
+                            "schema": {"type": "string"},
+                        },
+                    ],
                     "responses": {
                         "200": _html("the page"),
                         "404": _html("unknown experiment"),

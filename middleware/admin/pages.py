@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from scipy import stats as scipy_stats
 
+from daypart.experiments.report_export import channel_label
+
 LIGHT_COLOURS = {"green": "#2a9d8f", "amber": "#e9c46a", "red": "#e76f51", "grey": "#999"}
 
 STYLE = """<style>
@@ -41,6 +43,7 @@ input,select{font:inherit;padding:.5rem;width:100%;max-width:24rem;box-sizing:bo
 .who{color:#555}
 .history td,.history th{text-align:left;vertical-align:top}
 .when{white-space:nowrap}
+details{margin:.3rem 0}summary{cursor:pointer;padding:.3rem 0}
 </style>"""
 
 
@@ -167,6 +170,23 @@ def _arm_table(arms: Sequence[Mapping[str, Any]], baseline: str = "control") -> 
             f"<td>{_num(arm.get('expected_loss'), 5)}</td>{extra}</tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def channel_details(report: Mapping[str, Any], order: Sequence[str] = ()) -> str:
+    """Every arm per channel (every device and daypart), each folded in a ``<details>``
+    so a phone shows one line per channel until it is opened; channels in ``order``
+    first (the rules' order), then any others."""
+    found = {str(c.get("channel", "")): c for c in report.get("channels", [])}
+    blocks = [
+        f"<details><summary><b>{_e(channel_label(name))}</b>: "
+        f"{int(found[name].get('visitors') or 0):,} visitors</summary>"
+        f"{_arm_table(found[name].get('arms', []))}</details>"
+        for name in dict.fromkeys([*order, *found])
+        if name in found
+    ]
+    if not blocks:
+        return ""
+    return "<h3>Every arm, per channel</h3>" + "".join(blocks)
 
 
 def posterior_svg(arms: Sequence[Mapping[str, Any]], width: int = 520, height: int = 160) -> str:

@@ -60,6 +60,8 @@ def _explain(args: argparse.Namespace) -> int:
     print(f"device:     {result['device']}")
     print(f"local time: {result['local_time']} ({result['timezone']}, {result['weekday']})")
     print(f"dayparts:   {', '.join(result['dayparts']) or '(none)'}")
+    if "channel" in result:  # only when the rules declare channels
+        print(f"channel:    {result['channel']}")
     for verdict in result["rules_checked"]:
         mark = "✔" if verdict["matched"] else "✘"
         why = "" if verdict["matched"] else f": {verdict['reason']}"

@@ -2,9 +2,11 @@
 the real middleware, recorder, store and evaluator in-process on a fake clock.
 
 Visitors arrive in the segment of the rule that runs the experiment (its devices and
-dayparts), spread over each daypart's window; a visitor converts with the true rate of
-the arm it was served; the evaluator runs every simulated hour. The result says what the
-gates decided, when, and what it cost: how many visitors saw the worse arm.
+dayparts), spread over each daypart's window, and — when the rules declare channels and
+the truth gives their shares — through a channel; a visitor converts with the true rate
+of the arm it was served in its segment; the evaluator runs every simulated hour. The
+result says what the gates decided, when, and what it cost: how many visitors saw the
+worse arm.
 
 When the rules hold visitors out of that rule (``site.holdout``), every visitor counted
 in the holdout converts too — a held-out one at the truth's ``default`` rate, one the rule
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,12 +28,18 @@ from zoneinfo import ZoneInfo
 from daypart.experiments.errors import ExperimentMisuse
 from daypart.experiments.holdout import ADAPTIVE, DEFAULT, holdouts_of
 from daypart.experiments.holdout_report import build_holdout_reports
-from daypart.experiments.pooling import arm_totals, segments_of
+from daypart.experiments.pooling import (
+    arm_totals,
+    channel_segments_of,
+    channels_of,
+    segments_of,
+)
 from daypart.experiments.store.memory import MemoryStore
 from daypart.middleware.asgi import AdaptiveMiddleware
 from daypart.middleware.tools.truth import Truth, load_truth, uniform
+from daypart.rules.channels import ChannelReader
 from daypart.rules.loader import load_rules
-from daypart.rules.model import Experiment, Gates, Rule, RuleSet
+from daypart.rules.model import Experiment, Gates, Rule, RuleSet, Site
 
 AGENTS = {
     "mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -68,7 +76,8 @@ class SimulationResult:
     conversions: dict[str, int] = field(default_factory=dict)
     true_rates: dict[str, float] = field(default_factory=dict)  # the truth's base rates
     history: list[str] = field(default_factory=list)
-    segments: list[dict[str, Any]] = field(default_factory=list)  # per device × daypart
+    # per device × daypart (× channel, when the rules declare channels)
+    segments: list[dict[str, Any]] = field(default_factory=list)
     holdout: dict[str, Any] | None = None  # planted and reported, when the rule has one
 
     @property
@@ -156,13 +165,15 @@ class _Capture:
                     self.cookie = value.split(b";", 1)[0]
 
 
-def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+def _scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], query: bytes = b""
+) -> dict[str, Any]:
     return {
         "type": "http",
         "method": method,
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "scheme": "https",
         "headers": headers,
@@ -190,7 +201,12 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
     truth = (
         uniform(names, config.base_rate, config.uplift)
         if config.truth is None
-        else load_truth(config.truth, names, list(ruleset.dayparts))
+        else load_truth(
+            config.truth,
+            names,
+            list(ruleset.dayparts),
+            ChannelReader(ruleset.site).names if ruleset.site.channel_from else (),
+        )
     )
     rng = random.Random(config.seed)
     zone = ZoneInfo(ruleset.site.timezone)
@@ -213,6 +229,9 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
     devices = [d for d in devices if d in AGENTS] or ["desktop"]
     windows = _windows(ruleset, rule)
     channel = _channel_headers(experiment)
+    # Channels from a generator of their own: a truth without channels draws exactly what
+    # it drew before channels existed.
+    channels = _ChannelSender(ruleset.site, truth.channels, config.seed)
     start = datetime.fromtimestamp(clock[0], zone)
     result = SimulationResult(experiment.name, "undecided", 0.0, 0, true_rates=rates)
     # A page the rule applies to: its first path glob made concrete, or the home page.
@@ -247,7 +266,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
                 if channel and rng.random() < config.channel_share:
                     headers.append(channel)
                 capture = _Capture()
-                page = _scope("GET", path, headers)
+                page = _scope("GET", path, headers, channels.query(headers))
                 await app(page, _receive, capture)
                 decision = page["state"]["daypart"]
                 arm = decision.arm
@@ -256,11 +275,11 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
                     continue
                 # Held out: the default variant; else the arm, or the rule's (the control's).
                 if side == DEFAULT:
-                    rate = truth.default_rate(decision.device, decision.segment)
+                    rate = truth.default_rate(decision.device, decision.segment, decision.channel)
                     value = truth.default_value()
                 else:
                     served = arm or names[0]
-                    rate = truth.rates(decision.device, decision.segment)[served]
+                    rate = truth.rates(decision.device, decision.segment, decision.channel)[served]
                     value = truth.values.get(served)
                 if side is not None:
                     planted.add(side, rate, value)
@@ -321,14 +340,21 @@ async def _finish(
     for arm, pooled in zip(arms, arm_totals(counts, arms, experiment.goal), strict=True):
         result.exposures[arm] = pooled.visitors
         result.conversions[arm] = pooled.conversions
-    for device, daypart in segments_of(counts):
-        rates = truth.rates(device, daypart)
+    with_channels = bool(channels_of(counts))
+    cells = (
+        channel_segments_of(counts)
+        if with_channels
+        else [(device, daypart, None) for device, daypart in segments_of(counts)]
+    )
+    for device, daypart, channel in cells:
+        rates = truth.rates(device, daypart, channel or "")
         best = max(rates.values())
-        totals = arm_totals(counts, arms, experiment.goal, (device, daypart))
+        totals = arm_totals(counts, arms, experiment.goal, (device, daypart), channel)
         result.segments.append(
             {
                 "device": device,
                 "daypart": daypart,
+                **({} if channel is None else {"channel": channel}),
                 "true_rates": dict(rates),
                 "exposures": {arm: t.visitors for arm, t in zip(arms, totals, strict=True)},
                 "conversions": {arm: t.conversions for arm, t in zip(arms, totals, strict=True)},
@@ -445,6 +471,37 @@ def _channel_headers(experiment: Experiment) -> tuple[bytes, bytes] | None:
                 value = next(iter(sorted(values)))
                 return (name.encode(), (value if value != "*" else "yes").encode())
     return None
+
+
+class _ChannelSender:
+    """Sends each visitor through a channel drawn from the truth's shares (the rest come
+    without one: direct), the way a site would see it: in the first of the site's
+    ``channel_from`` sources."""
+
+    def __init__(self, site: Site, shares: Mapping[str, float], seed: int) -> None:
+        self.rng = random.Random(f"channels-{seed}")
+        self.names = list(shares)
+        self.weights = [*shares.values(), max(0.0, 1.0 - sum(shares.values()))]
+        self.source = site.channel_from[0] if site.channel_from and shares else None
+
+    def query(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """Draw this visitor's channel: add its header or cookie to ``headers``, or return
+        the query string that carries it."""
+        source = self.source
+        if source is None:
+            return b""
+        drawn = self.rng.choices([*self.names, None], weights=self.weights)[0]
+        if drawn is None or drawn == "direct":
+            return b""
+        # A value no listed channel has, for visitors the truth puts in "other".
+        value = ("elsewhere" if drawn == "other" else drawn).encode()
+        if source.kind == "query":
+            return source.name.encode() + b"=" + value
+        if source.kind == "header":
+            headers.append((source.name.encode(), value))
+        else:
+            headers.append((b"cookie", source.name.encode() + b"=" + value))
+        return b""
 
 
 def _with_gates(experiment: Experiment, gates: Gates) -> Experiment:

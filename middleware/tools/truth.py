@@ -4,8 +4,12 @@ mean order value) of each arm, for everyone and per segment.
     base: {control: 0.030, offer: 0.030}
     values: {control: 120, offer: 120}          # optional: the mean value of a conversion
     default: 0.025                               # optional: the default variant's rate
+    channels: {newsletter: 0.2, callcenter: 0.1} # optional, with channels in the rules: the
+                                                 # share of visitors from each (the rest:
+                                                 # direct)
     segments:                                    # first match wins; else base
       - {device: desktop, daypart: evening, rates: {control: 0.030, offer: 0.036}}
+      - {channel: newsletter, rates: {control: 0.050, offer: 0.045}}
       - {device: mobile, rates: {control: 0.030, offer: 0.027}, default: 0.02}
 
 ``default`` is what visitors held out of the rule (``site.holdout``) convert at: they see
@@ -38,6 +42,7 @@ class SegmentTruth:
     daypart: str | None
     rates: Mapping[str, float]
     default: float | None = None  # the default variant's rate here (held-out visitors)
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +51,31 @@ class Truth:
     segments: tuple[SegmentTruth, ...] = ()
     values: Mapping[str, float] = field(default_factory=dict)
     default: float | None = None  # the default variant's rate (held-out visitors)
+    channels: Mapping[str, float] = field(default_factory=dict)  # channel -> visitors' share
 
-    def _segment(self, device: str, daypart: str) -> SegmentTruth | None:
+    def _segment(self, device: str, daypart: str, channel: str = "") -> SegmentTruth | None:
         for segment in self.segments:
-            if segment.device in (None, device) and segment.daypart in (None, daypart):
+            if (
+                segment.device in (None, device)
+                and segment.daypart in (None, daypart)
+                and segment.channel in (None, channel)
+            ):
                 return segment
         return None
 
-    def rates(self, device: str, daypart: str) -> Mapping[str, float]:
-        segment = self._segment(device, daypart)
+    def rates(self, device: str, daypart: str, channel: str = "") -> Mapping[str, float]:
+        segment = self._segment(device, daypart, channel)
         return self.base if segment is None else segment.rates
 
-    def default_rate(self, device: str, daypart: str) -> float:
+    def default_rate(self, device: str, daypart: str, channel: str = "") -> float:
         """What a visitor shown the default variant converts at here: the segment's
         ``default``, else the file's, else the control's rate here."""
-        segment = self._segment(device, daypart)
+        segment = self._segment(device, daypart, channel)
         if segment is not None and segment.default is not None:
             return segment.default
         if self.default is not None:
             return self.default
-        return next(iter(self.rates(device, daypart).values()))
+        return next(iter(self.rates(device, daypart, channel).values()))
 
     def default_value(self) -> float | None:
         """The default variant's mean order value: its own, else the control's."""
@@ -104,19 +114,25 @@ def _rates(where: str, raw: Any, arms: Sequence[str]) -> dict[str, float]:
     return {arm: check_rate(f"{where}: {arm}", raw[arm]) for arm in arms}
 
 
-def load_truth(path: Path, arms: Sequence[str], dayparts: Sequence[str]) -> Truth:
+def load_truth(
+    path: Path, arms: Sequence[str], dayparts: Sequence[str], channels: Sequence[str] = ()
+) -> Truth:
     """Read and check a truth file for an experiment with ``arms`` in a rule set whose
-    dayparts are ``dayparts`` (``other`` is always allowed)."""
+    dayparts are ``dayparts`` (``other`` is always allowed) and whose channels are
+    ``channels`` (every channel a visitor can be counted in, ``other`` and ``direct``
+    included; none: the rules declare no channels)."""
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except (OSError, YAMLError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read the truth file: {exc}") from exc
     if not isinstance(data, Mapping) or "base" not in data:
         raise ValueError(f"{path}: expected a mapping with base (and segments, values)")
-    unknown = sorted(set(map(str, data)) - {"base", "segments", "values", "default"})
+    keys = {"base", "segments", "values", "default", "channels"}
+    unknown = sorted(set(map(str, data)) - keys)
     if unknown:
         raise ValueError(
-            f"{path}: unknown key {unknown[0]!r}; expected base, segments, values, default"
+            f"{path}: unknown key {unknown[0]!r}; expected base, segments, values, default, "
+            "channels"
         )
     base = _rates(f"{path}: base", data["base"], arms)
     default = None
@@ -127,7 +143,7 @@ def load_truth(path: Path, arms: Sequence[str], dayparts: Sequence[str]) -> Trut
         where = f"{path}: segment {number}"
         if not isinstance(raw, Mapping) or "rates" not in raw:
             raise ValueError(f"{where}: expected {{device, daypart, rates}}, got {raw!r}")
-        extra = sorted(set(map(str, raw)) - {"device", "daypart", "rates", "default"})
+        extra = sorted(set(map(str, raw)) - {"device", "daypart", "channel", "rates", "default"})
         if extra:
             raise ValueError(f"{where}: unknown key {extra[0]!r}")
         device, daypart = raw.get("device"), raw.get("daypart")
@@ -137,12 +153,14 @@ def load_truth(path: Path, arms: Sequence[str], dayparts: Sequence[str]) -> Trut
             raise ValueError(
                 f"{where}: daypart {daypart!r}; the rules define {', '.join(dayparts)}, other"
             )
+        channel = raw.get("channel")
+        if channel is not None:
+            _check_channel(where, channel, channels)
         segment_default = None
         if raw.get("default") is not None:
             segment_default = check_rate(f"{where}: default", raw["default"])
-        segments.append(
-            SegmentTruth(device, daypart, _rates(where, raw["rates"], arms), segment_default)
-        )
+        rates = _rates(where, raw["rates"], arms)
+        segments.append(SegmentTruth(device, daypart, rates, segment_default, channel))
     values: dict[str, float] = {}
     if data.get("values") is not None:
         raw_values = data["values"]
@@ -157,4 +175,27 @@ def load_truth(path: Path, arms: Sequence[str], dayparts: Sequence[str]) -> Trut
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{path}: values: {arm} {value!r}; expected a number ≥ 0")
             values[arm] = float(value)
-    return Truth(base, tuple(segments), values, default)
+    shares: dict[str, float] = {}
+    if data.get("channels") is not None:
+        raw_shares = data["channels"]
+        if not isinstance(raw_shares, Mapping):
+            raise ValueError(f"{path}: channels: expected a mapping of channel to share")
+        for name, share in raw_shares.items():
+            _check_channel(f"{path}: channels", name, channels)
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise ValueError(
+                    f"{path}: channels: {name} {share!r}; expected a share from 0 to 1"
+                )
+            shares[str(name)] = float(share)
+        if sum(shares.values()) > 1.0 + 1e-9:
+            raise ValueError(f"{path}: channels: the shares add up to more than 1")
+    return Truth(base, tuple(segments), values, default, shares)
+
+
+def _check_channel(where: str, name: object, channels: Sequence[str]) -> None:
+    if not channels:
+        raise ValueError(
+            f"{where}: channel {name!r}, but the rules declare no channels (site.channel_from)"
+        )
+    if name not in channels:
+        raise ValueError(f"{where}: channel {name!r}; the rules count in {', '.join(channels)}")

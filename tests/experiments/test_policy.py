@@ -71,6 +71,16 @@ def test_a_new_visitor_at_full_traffic_enters_with_a_mark_for_the_exposure() -> 
     assert assignment.new_mark == Mark(policy.code, assignment.arm, "desktop", "evening")
 
 
+def test_the_exposure_mark_carries_the_channel_and_a_returning_visitor_keeps_theirs() -> None:
+    policy = ExperimentPolicy(OFFER)
+    entered = policy.assign(RUNNING_FULL, "visitor-000001", (), context(), "evening", "email")
+    mark = entered.new_mark
+    assert mark == Mark(policy.code, str(entered.arm), "desktop", "evening", "email")
+    # Back through another channel: the same arm, and no new exposure (counted where first).
+    again = policy.assign(RUNNING_FULL, "visitor-000001", (mark,), context(), "evening", "ads")
+    assert (again.arm, again.new_mark) == (entered.arm, None)
+
+
 def test_arms_split_evenly_and_the_same_visitor_always_gets_the_same_arm() -> None:
     policy = ExperimentPolicy(OFFER)
     arms = Counter(policy.assign(RUNNING_FULL, v, (), context(), "x").arm for v in visitors(4000))

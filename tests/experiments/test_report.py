@@ -55,7 +55,7 @@ CellSpec = tuple[str, str, str, int, int]  # arm, device, daypart, exposures, co
 
 
 def counts_of(cells: Iterable[CellSpec], value: float | None = None) -> ExperimentCounts:
-    built: dict[tuple[str, str, str], Cell] = {}
+    built: dict[tuple[str, str, str, str], Cell] = {}
     for arm, device, daypart, exposures, conversions in cells:
         cell = Cell(exposures=exposures, conversions={GOAL: conversions})
         if value is not None and conversions:
@@ -63,7 +63,7 @@ def counts_of(cells: Iterable[CellSpec], value: float | None = None) -> Experime
             values = [value + 10 * (i % 2) for i in range(conversions)]
             cell.revenue[GOAL] = float(sum(values))
             cell.revenue_sq[GOAL] = float(sum(v * v for v in values))
-        built[(arm, device, daypart)] = cell
+        built[(arm, device, daypart, "")] = cell
     return ExperimentCounts(EXPERIMENT.name, built)
 
 
@@ -188,8 +188,8 @@ def test_weights_set_the_expected_split() -> None:
     counts = ExperimentCounts(
         "weighted",
         {
-            ("control", "desktop", "day"): Cell(7500, {GOAL: 750}),
-            ("offer", "desktop", "day"): Cell(2500, {GOAL: 250}),
+            ("control", "desktop", "day", ""): Cell(7500, {GOAL: 750}),
+            ("offer", "desktop", "day", ""): Cell(2500, {GOAL: 250}),
         },
     )
     result = report_from_counts(weighted, counts, RUNNING, NOW)
@@ -328,8 +328,8 @@ def test_experiment_from_counts_guesses_control_and_goal() -> None:
     counts = ExperimentCounts(
         "legacy",
         {
-            ("b-arm", "mobile", "other"): Cell(10, {"signup": 2, "booked": 1}),
-            ("control", "mobile", "other"): Cell(10, {"signup": 3}),
+            ("b-arm", "mobile", "other", ""): Cell(10, {"signup": 2, "booked": 1}),
+            ("control", "mobile", "other", ""): Cell(10, {"signup": 3}),
         },
     )
     experiment = experiment_from_counts(counts)
@@ -375,3 +375,119 @@ def test_build_report_reads_the_memory_store() -> None:
     (guessed,) = without_rules
     assert guessed["srm"]["reason"] == "weights_unknown"
     assert [a["name"] for a in guessed["arms"]] == ["control", "offer"]
+
+
+# --- channels -------------------------------------------------------------------------------
+
+ChannelCell = tuple[str, str, str, str, int, int]  # arm, device, daypart, channel, exp., conv.
+
+WITH_CHANNELS: list[ChannelCell] = [
+    ("control", "desktop", "evening", "email", 600, 60),
+    ("control", "desktop", "evening", "direct", 900, 90),
+    ("control", "mobile", "train_home", "email", 1000, 50),
+    ("offer", "desktop", "evening", "email", 600, 90),
+    ("offer", "desktop", "evening", "direct", 900, 120),
+    ("offer", "mobile", "train_home", "email", 1000, 80),
+    ("offer", "mobile", "train_home", "", 50, 5),  # counted before the rules had channels
+]
+
+
+def channel_counts(cells: Iterable[ChannelCell]) -> ExperimentCounts:
+    return ExperimentCounts(
+        EXPERIMENT.name,
+        {(a, d, p, c): Cell(exposures=n, conversions={GOAL: k}) for a, d, p, c, n, k in cells},
+    )
+
+
+def test_channels_are_reported_per_channel_and_per_device_daypart_and_channel() -> None:
+    result = report_from_counts(EXPERIMENT, channel_counts(WITH_CHANNELS), RUNNING, NOW)
+    # Segments are device × daypart over every channel, as without channels.
+    assert [(s.device, s.daypart, s.channel) for s in result.segments] == [
+        ("desktop", "evening", None),
+        ("mobile", "train_home", None),
+    ]
+    evening = [(150, 1500), (210, 1500)]
+    assert [a.result for a in result.segments[0].arms] == analyze(evening)
+    assert [(c.channel, c.visitors) for c in result.channels] == [
+        ("", 50),
+        ("direct", 1800),
+        ("email", 3200),
+    ]
+    email = [(110, 1600), (170, 1600)]
+    assert [a.result for a in result.channels[2].arms] == analyze(email)
+    assert [(s.device, s.daypart, s.channel) for s in result.channel_segments] == [
+        ("desktop", "evening", "direct"),
+        ("desktop", "evening", "email"),
+        ("mobile", "train_home", ""),
+        ("mobile", "train_home", "email"),
+    ]
+    cell = result.channel_segments[1]
+    assert [a.result for a in cell.arms] == analyze([(60, 600), (90, 600)])
+    # the pooled numbers and the gates do not change with the split
+    assert [a.result for a in result.arms] == analyze([(200, 2500), (295, 2550)])
+    data = result.to_dict()
+    assert data["segments"][0] == result.segments[0].to_dict()
+    assert "channel" not in data["segments"][0]
+    assert data["channel_segments"][1]["channel"] == "email"
+    assert data["channels"][2]["channel"] == "email"
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+
+
+def test_without_channels_the_report_has_none() -> None:
+    data = report().to_dict()
+    assert (data["channels"], data["channel_segments"]) == ([], [])
+    assert all("channel" not in segment for segment in data["segments"])
+
+
+def test_an_inconsistent_channel_cell_is_named_with_its_channel() -> None:
+    cells = [*WITH_CHANNELS, ("control", "tablet", "night", "ads", 0, 3)]
+    result = report_from_counts(EXPERIMENT, channel_counts(cells), RUNNING, NOW)
+    assert result.data_quality == (
+        "inconsistent data in control on tablet × night × ads: 3 conversions exceed 0 "
+        "visitors; left out of the analysis, and the gates hold (did the store lose data? "
+        "returning visitors' conversions were counted without their exposures)",
+    )
+    assert "ads" not in [c.channel for c in result.channels]
+
+
+def test_csv_and_text_show_the_channels() -> None:
+    data = report_from_counts(EXPERIMENT, channel_counts(WITH_CHANNELS), RUNNING, NOW).to_dict()
+    rows = list(csv.DictReader(io.StringIO(reports_csv([data]))))
+    kinds = [(r["segment"], r["device"], r["daypart"], r["channel"]) for r in rows[::2]]
+    assert kinds == [
+        ("all", "all", "all", "all"),
+        ("desktop/evening", "desktop", "evening", "all"),
+        ("mobile/train_home", "mobile", "train_home", "all"),
+        ("all/all/-", "all", "all", "-"),
+        ("all/all/direct", "all", "all", "direct"),
+        ("all/all/email", "all", "all", "email"),
+        ("desktop/evening/direct", "desktop", "evening", "direct"),
+        ("desktop/evening/email", "desktop", "evening", "email"),
+        ("mobile/train_home/-", "mobile", "train_home", "-"),
+        ("mobile/train_home/email", "mobile", "train_home", "email"),
+    ]
+    email = [r for r in rows if r["segment"] == "all/all/email"]
+    assert [(r["arm"], r["visitors"], r["conversions"]) for r in email] == [
+        ("control", "1600", "110"),
+        ("offer", "1600", "170"),
+    ]
+    # without channels the column is there, and empty
+    plain = list(csv.DictReader(io.StringIO(reports_csv([report().to_dict()]))))
+    assert {r["channel"] for r in plain} == {""}
+    assert all(r["segment"].count("/") <= 1 for r in plain)
+    text = format_reports([data])
+    assert "channels (every device and daypart" in text
+    assert "before channels: offer" in text
+    assert "email: control" in text
+    assert "channels (" not in format_reports([report().to_dict()])
+
+
+def test_a_reader_that_shows_no_channel_can_leave_their_analyses_out() -> None:
+    counts = channel_counts(WITH_CHANNELS)
+    full = reports_from_counts([ReportInput(EXPERIMENT, counts, RUNNING)], NOW)[0]
+    lean = reports_from_counts([ReportInput(EXPERIMENT, counts, RUNNING, channels=False)], NOW)[0]
+    assert (lean.channels, lean.channel_segments) == ((), ())
+    assert full.channels
+    assert lean.segments == full.segments
+    assert lean.arms == full.arms
+    assert lean.gate == full.gate

@@ -112,7 +112,7 @@ class TestStoreContract:
                 counts = await store.counts("offer")
                 assert counts.experiment == "offer"
                 assert {key: cell.exposures for key, cell in counts.cells.items()} == {
-                    ("control", "desktop", "evening"): 2
+                    ("control", "desktop", "evening", ""): 2
                 }
 
         asyncio.run(scenario())
@@ -134,12 +134,12 @@ class TestStoreContract:
                 )
                 assert (result.counted, result.duplicates) == (5, 1)
                 assert (await store.record([conversion("v1"), conversion("v2")])).counted == 0
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert cell.exposures == 1
                 assert cell.conversions == {"booked": 2, "shared": 1}
                 assert cell.revenue == {}
                 banner = (await store.counts("banner")).cells
-                assert banner[("control", "desktop", "evening")].conversions == {"booked": 1}
+                assert banner[("control", "desktop", "evening", "")].conversions == {"booked": 1}
 
         asyncio.run(scenario())
 
@@ -157,7 +157,7 @@ class TestStoreContract:
                         conversion("v6", value=1e200),  # its square overflows: ignored
                     ]
                 )
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert cell.conversions == {"booked": 6}
                 assert cell.revenue["booked"] == pytest.approx(12.6, rel=1e-12)
                 assert cell.revenue_sq["booked"] == pytest.approx(106.26, rel=1e-12)
@@ -178,19 +178,53 @@ class TestStoreContract:
                 )
                 cells = (await store.counts("offer")).cells
                 assert sorted(cells) == [
-                    ("control", "desktop", "evening"),
-                    ("control", "mobile", "train_home"),
-                    ("treat", "mobile", "train_home"),
+                    ("control", "desktop", "evening", ""),
+                    ("control", "mobile", "train_home", ""),
+                    ("treat", "mobile", "train_home", ""),
                 ]
-                assert cells[("control", "desktop", "evening")].exposures == 1
-                assert cells[("control", "mobile", "train_home")].exposures == 1
-                treat = cells[("treat", "mobile", "train_home")]
+                assert cells[("control", "desktop", "evening", "")].exposures == 1
+                assert cells[("control", "mobile", "train_home", "")].exposures == 1
+                treat = cells[("treat", "mobile", "train_home", "")]
                 assert (treat.exposures, treat.conversions, treat.revenue) == (
                     2,
                     {"booked": 1},
                     {"booked": 5.0},
                 )
                 assert (await store.counts("nothing-yet")).cells == {}
+
+        asyncio.run(scenario())
+
+    def test_channels_kept_apart_and_cells_without_a_channel_beside_them(
+        self, backend: Backend
+    ) -> None:
+        email, ads = Segment("desktop", "evening", "email"), Segment("desktop", "evening", "ads")
+
+        async def scenario() -> None:
+            async with backend.open() as store:
+                await store.record(
+                    [
+                        Exposure("offer", "control", EVENING, "v1"),  # before channels
+                        Exposure("offer", "control", email, "v2"),
+                        Exposure("offer", "control", email, "v3"),
+                        Exposure("offer", "control", ads, "v4"),
+                        Exposure("offer", "treat", ads, "v5"),
+                        Conversion("offer", "control", email, "v2", "booked", 30.0),
+                        Conversion("offer", "treat", ads, "v5", "booked", 12.5),
+                        Conversion("offer", "control", EVENING, "v1", "booked"),
+                        Exposure("offer", "control", email, "v2"),  # counted once, still
+                        Exposure("offer", "control", ads, "v2"),  # whatever its channel
+                    ]
+                )
+                cells = (await store.counts("offer")).cells
+                assert {key: (c.exposures, c.conversions) for key, c in cells.items()} == {
+                    ("control", "desktop", "evening", ""): (1, {"booked": 1}),
+                    ("control", "desktop", "evening", "email"): (2, {"booked": 1}),
+                    ("control", "desktop", "evening", "ads"): (1, {}),
+                    ("treat", "desktop", "evening", "ads"): (1, {"booked": 1}),
+                }
+                email_cell = cells[("control", "desktop", "evening", "email")]
+                assert email_cell.revenue == {"booked": 30.0}
+                assert email_cell.revenue_sq == {"booked": 900.0}
 
         asyncio.run(scenario())
 
@@ -226,7 +260,7 @@ class TestStoreContract:
                 assert await store.daily("offer", monday + 100, monday + 200) == {}
                 # The segment counters count every record, with or without a day.
                 cells = (await store.counts("offer")).cells
-                assert cells[("control", "desktop", "evening")].exposures == 2
+                assert cells[("control", "desktop", "evening", "")].exposures == 2
                 await store.reset("offer")
                 assert await store.daily("offer", monday, tuesday) == {}
                 assert list(await store.daily("banner", monday, tuesday)) == [monday]
@@ -264,7 +298,7 @@ class TestStoreContract:
                 backend.clock.advance(window.period + 1.0)
                 assert (await store.record(batch)).counted == 2  # forgotten: counted anew
                 assert (await store.record(batch)).duplicates == 2
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert (cell.exposures, cell.conversions) == (2, {"booked": 2})
 
         asyncio.run(scenario())
@@ -356,7 +390,7 @@ class TestStoreContract:
                 assert await store.experiments() == ["banner"]
                 # Its de-duplication marks went too: the same visitor counts again.
                 assert (await store.record([exposure("v1")])).counted == 1
-                banner = (await store.counts("banner")).cells[("control", "desktop", "evening")]
+                banner = (await store.counts("banner")).cells[("control", "desktop", "evening", "")]
                 assert (banner.exposures, banner.conversions) == (50, {"booked": 1})
                 assert await store.get_state("banner") == {"version": 1}
                 if isinstance(store, RedisStore):
@@ -391,7 +425,7 @@ class TestStoreContract:
                 assert await two.acquire_lock("evaluator", "b", 30)
                 await two.reset("offer")
                 assert (await one.counts("offer")).cells[
-                    ("control", "desktop", "evening")
+                    ("control", "desktop", "evening", "")
                 ].exposures == 1
                 assert await one.experiments() == ["offer"]
                 assert await two.experiments() == []
@@ -515,6 +549,56 @@ class TestRedisStore:
                     assert ttl * 1000 - 5000 < millis <= (ttl + store.window.period) * 1000
                 for key in await keys_of(store, "daypart:{offer}:c*"):
                     assert await store.client.ttl(key) == -1  # the counts stay
+
+        asyncio.run(scenario())
+
+    def test_counts_fields_written_before_channels_still_read(self, redis_backend: Backend) -> None:
+        async def scenario() -> None:
+            async with redis_backend.open() as store:
+                assert isinstance(store, RedisStore)
+                counts = f"{store.prefix}{{offer}}:counts"
+                # Fields exactly as a daypart without channels wrote them ...
+                await store.client.hset(
+                    counts,
+                    mapping={
+                        "control|desktop|evening|exposures": 40,
+                        "control|desktop|evening|conv|booked": 4,
+                        "control|desktop|evening|rev|booked": "100.5",
+                        "control|desktop|evening|rev2|booked": "2600.25",
+                    },
+                )
+                # ... and, beside them, cells recorded once the rules declare channels.
+                email = Segment("desktop", "evening", "email")
+                await store.record(
+                    [
+                        Exposure("offer", "control", email, "v1"),
+                        Conversion("offer", "control", email, "v1", "booked", 8.0),
+                        Exposure("offer", "control", EVENING, "v2"),
+                    ]
+                )
+                cells = (await store.counts("offer")).cells
+                old = cells[("control", "desktop", "evening", "")]
+                assert (old.exposures, old.conversions) == (41, {"booked": 4})
+                assert (old.revenue, old.revenue_sq) == ({"booked": 100.5}, {"booked": 2600.25})
+                new = cells[("control", "desktop", "evening", "email")]
+                assert (new.exposures, new.conversions, new.revenue) == (
+                    1,
+                    {"booked": 1},
+                    {"booked": 8.0},
+                )
+                # The channel rides in the daypart part of the field: a daypart without
+                # channels reading these counts sees "evening@email" as a daypart, and
+                # loses nothing.
+                assert sorted(await store.client.hkeys(counts)) == [
+                    "control|desktop|evening@email|conv|booked",
+                    "control|desktop|evening@email|exposures",
+                    "control|desktop|evening@email|rev2|booked",
+                    "control|desktop|evening@email|rev|booked",
+                    "control|desktop|evening|conv|booked",
+                    "control|desktop|evening|exposures",
+                    "control|desktop|evening|rev2|booked",
+                    "control|desktop|evening|rev|booked",
+                ]
 
         asyncio.run(scenario())
 
@@ -676,7 +760,7 @@ class TestRedisCluster:
                         name: stats[name] for name in ("evalsha", "eval", "sadd") if name in stats
                     }
                 for name in SPREAD:
-                    cell = (await store.counts(name)).cells[("control", "desktop", "evening")]
+                    cell = (await store.counts(name)).cells[("control", "desktop", "evening", "")]
                     assert (cell.exposures, cell.conversions) == (201, {"booked": 20})
                 assert await store.experiments() == sorted(SPREAD)
 
@@ -711,7 +795,7 @@ class TestRedisCluster:
                 again = await store.record([*first, exposure("v300"), conversion("v300")])
                 assert (again.counted, again.duplicates) == (2, 330)  # the marks moved too
                 assert redis_cluster.master_of(counts_key("offer")) is away
-                cell = (await store.counts("offer")).cells[("control", "desktop", "evening")]
+                cell = (await store.counts("offer")).cells[("control", "desktop", "evening", "")]
                 assert (cell.exposures, cell.conversions) == (301, {"booked": 31})
                 assert cell.revenue == {"booked": pytest.approx(45.0)}
                 assert await store.set_state("offer", {"version": 2}, expected_version=1)

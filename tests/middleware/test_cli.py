@@ -116,6 +116,23 @@ def test_explain_honours_headers_and_aware_times(capsys: pytest.CaptureFixture[s
     assert result["rule"] == "night-owls-dream"
 
 
+def test_explain_names_the_channel_from_the_query_or_a_header(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["explain", TRAVEL, "--ua", LAPTOP, "--at", "2026-11-24T21:00"]
+    assert main([*argv, "--path", "/?utm_source=Instagram"]) == 0
+    assert "channel:    instagram" in capsys.readouterr().out
+    assert main([*argv, "--header", "X-Channel: callcenter", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["channel"] == "callcenter"
+    assert main([*argv, "--path", "/?utm_source=tiktok", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["channel"] == "other"
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["channel"] == "direct"
+    minimal = str(EXAMPLES_DIR / "minimal.yaml")  # no channels: no channel line
+    assert main(["explain", minimal, "--ua", LAPTOP, "--at", "2026-11-24T21:00"]) == 0
+    assert "channel" not in capsys.readouterr().out
+
+
 def test_explain_rejects_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", TRAVEL, "--ua", IPHONE, "--at", "half past five"]) == 2
     assert "expected an ISO time" in capsys.readouterr().err

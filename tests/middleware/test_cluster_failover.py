@@ -128,7 +128,7 @@ async def read_counts(url: str) -> tuple[Counter[Key], Counter[Key], Counter[Key
     revenue: Counter[Key] = Counter()
     try:
         for name in EXPERIMENTS:
-            for (arm, device, daypart), cell in (await store.counts(name)).cells.items():
+            for (arm, device, daypart, _), cell in (await store.counts(name)).cells.items():
                 key = (name, arm, device, daypart)
                 exposures[key] = cell.exposures
                 conversions[key] = cell.conversions.get("booked", 0)

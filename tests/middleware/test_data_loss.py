@@ -28,13 +28,13 @@ def test_an_inconsistent_cell_is_left_out_and_named() -> None:
     counts = ExperimentCounts(
         "offer",
         {
-            ("control", "desktop", "evening"): Cell(400, {"booked": 20}),
-            ("offer", "desktop", "evening"): Cell(400, {"booked": 30}),
-            ("offer", "mobile", "evening"): Cell(0, {"booked": 7}),
+            ("control", "desktop", "evening", ""): Cell(400, {"booked": 20}),
+            ("offer", "desktop", "evening", ""): Cell(400, {"booked": 30}),
+            ("offer", "mobile", "evening", ""): Cell(0, {"booked": 7}),
         },
     )
     kept, warnings = split_consistent(counts, ["control", "offer"], "booked")
-    assert ("offer", "mobile", "evening") not in kept.cells
+    assert ("offer", "mobile", "evening", "") not in kept.cells
     assert warnings == (
         "inconsistent data in offer on mobile × evening: 7 conversions exceed 0 visitors; "
         "left out of the analysis, and the gates hold (did the store lose data? returning "

@@ -96,7 +96,7 @@ def test_a_burst_of_requests_is_counted_as_sent_and_as_stored(make_app: MakeApp)
     # the store's own totals, as the store holds them
     stored_exposures: Counter[tuple[str, str]] = Counter()
     stored_conversions: Counter[tuple[str, str]] = Counter()
-    for (arm, _device, _daypart), cell in counts.cells.items():
+    for (arm, *_segment), cell in counts.cells.items():
         stored_exposures["evening-offer", arm] += cell.exposures
         stored_conversions["evening-offer", arm] += cell.conversions.get("booked", 0)
     assert by(metrics["daypart_store_exposures"], "experiment", "arm") == +stored_exposures

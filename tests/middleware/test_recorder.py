@@ -37,7 +37,7 @@ def test_whole_batches_leave_the_remainder_for_the_next_round() -> None:
     asyncio.run(recorder.flush())
     assert recorder.pending == 0
     counts = asyncio.run(store.counts("e"))
-    assert counts.cells[("control", "desktop", "evening")].exposures == 25
+    assert counts.cells[("control", "desktop", "evening", "")].exposures == 25
 
 
 def test_an_unreachable_store_is_retried_with_backoff_and_nothing_is_lost() -> None:

@@ -39,7 +39,7 @@ ZONES = [
     "Asia/Karachi", "Asia/Kolkata", "Asia/Dhaka", "Asia/Bangkok", "Asia/Shanghai",
     "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "Pacific/Kiritimati",
 ]  # fmt: skip
-Key = tuple[str, str, str]
+Key = tuple[str, str, str, str]  # arm, device, daypart, channel ("": none)
 
 
 def evening_zones() -> list[str]:
@@ -83,7 +83,7 @@ async def visit(
         headers["Cookie"] += f"; {visitor_cookie}"
     key: Key | None = None
     if decision["arm"] is not None and decision["new_visitor"]:
-        key = (decision["arm"], decision["device"], decision["segment"])
+        key = (decision["arm"], decision["device"], decision["segment"], "")
         tally.exposures[key] += 1
     for _ in range(rng.randint(0, 2)):  # returning page views are never counted again
         tally.statuses[(await client.get("/trips/kyoto", headers=headers)).status_code] += 1
@@ -175,7 +175,7 @@ def test_two_uvicorn_workers_count_2000_visitors_exactly(redis_url: str, rules_p
     assert set(tally.statuses) == {200}
     assert len(tally.workers) == 2  # both workers served and recorded
     assert sum(tally.exposures.values()) > 300  # the experiment really ran
-    assert len({device for _, device, _ in tally.exposures}) == 2  # desktop and tablet
+    assert len({device for _, device, *_ in tally.exposures}) == 2  # desktop and tablet
     assert found == (tally.exposures, tally.conversions, tally.revenue)
 
 

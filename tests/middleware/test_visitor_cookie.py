@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daypart.experiments.policy import Mark, experiment_code
-from daypart.middleware.visitor import MAX_MARKS, CookieSigner, VisitorCookie, new_visitor_id
+from daypart.middleware.visitor import (
+    MAX_MARKS,
+    CookieSigner,
+    VisitorCookie,
+    _signature,
+    new_visitor_id,
+)
 
 SIGNER = CookieSigner("a-test-secret-of-enough-length")
 
@@ -20,6 +26,34 @@ def test_round_trip_with_marks() -> None:
         Mark(experiment_code("evening-offer", "s1"), "offer", "desktop", "evening")
     )
     assert SIGNER.load(SIGNER.dump(cookie)) == cookie
+
+
+def test_a_mark_carries_its_channel_and_one_without_is_written_as_before() -> None:
+    code = experiment_code("evening-offer", "s1")
+    with_channel = Mark(code, "offer", "desktop", "evening", "newsletter")
+    cookie = VisitorCookie(new_visitor_id()).with_mark(with_channel)
+    value = SIGNER.dump(cookie)
+    assert f".{code}:offer:d:evening:newsletter." in value
+    assert SIGNER.load(value) == cookie
+    # Rules without channels: the mark reads exactly as in cookies set before channels.
+    without = VisitorCookie(cookie.visitor_id).with_mark(Mark(code, "offer", "desktop", "evening"))
+    assert f".{code}:offer:d:evening." in SIGNER.dump(without)
+
+
+def test_a_cookie_set_before_channels_still_reads_with_no_channel() -> None:
+    # A value as daypart wrote it before channels existed: two marks of four parts each.
+    code, other = experiment_code("evening-offer", "s1"), experiment_code("commute", "")
+    payload = f"1.AAAAAAAAAAAAAAAA.{code}:offer:d:evening/{other}:video:m:train_home"
+    value = f"{payload}.{_signature(b'a-test-secret-of-enough-length', payload.encode()).decode()}"
+    cookie = SIGNER.load(value)
+    assert cookie is not None
+    assert cookie.marks == (
+        Mark(code, "offer", "desktop", "evening", ""),
+        Mark(other, "video", "mobile", "train_home", ""),
+    )
+    # A mark gaining a channel later keeps the older marks as they were.
+    newer = cookie.with_mark(Mark(experiment_code("e", ""), "a", "tablet", "other", "ads"))
+    assert SIGNER.load(SIGNER.dump(newer)) == newer
 
 
 def test_marks_are_bounded_oldest_first() -> None:

@@ -290,3 +290,72 @@ def test_shadow_search_stops_at_a_bound(monkeypatch: pytest.MonkeyPatch) -> None
         "comparing each rule with those above it reached the limit of 1,000 comparisons; "
         "expected fewer rules"
     )
+
+
+CHANNELS_HEAD = """\
+version: 1
+site:
+  channel_from: [query:utm_source, header:X-Channel]
+  channels: [newsletter, callcenter]
+variants:
+  a: {}
+  b: {}
+"""
+
+
+def test_a_rule_on_an_unlisted_channel_value_is_flagged() -> None:
+    found = warnings_for(
+        """\
+        rules:
+          - {name: social, when: {query: {utm_source: [Instagram, NewsLetter]}}, serve: a}
+          - {name: campaign, when: {query: {utm_campaign: spring}}, serve: a}
+          - {name: any-channel, when: {header: {X-Channel: "*"}}, serve: a}
+          - {name: everyone, serve: b}
+        """,
+        CHANNELS_HEAD,
+    )
+    # NewsLetter is listed (values are compared lower-cased); "*" and other names are fine.
+    assert found == [
+        "rule 'social' picks visitors by query utm_source=Instagram, a channel source, but "
+        "site.channels does not list 'instagram': they are counted in channel other; "
+        "expected it in channels to see them apart"
+    ]
+
+
+def test_an_audience_on_an_unlisted_channel_value_is_flagged() -> None:
+    found = warnings_for(
+        """\
+        goals:
+          g: {beacon: true}
+        rules:
+          - {name: everyone, serve: a, experiment: e}
+        experiments:
+          e:
+            arms: {control: a, treat: b}
+            goal: g
+            rollout:
+              - {audience: {header: {X-Channel: [callcenter, partner]}}}
+              - {traffic: 10%}
+        """,
+        CHANNELS_HEAD,
+    )
+    assert found == [
+        "experiment 'e' stage 1 picks visitors by header x-channel=partner, a channel "
+        "source, but site.channels does not list 'partner': they are counted in channel "
+        "other; expected it in channels to see them apart"
+    ]
+
+
+def test_without_channels_channel_like_rules_are_not_flagged() -> None:
+    head = CHANNELS_HEAD.replace(
+        "  channel_from: [query:utm_source, header:X-Channel]\n  channels: [newsletter, "
+        "callcenter]\n",
+        "  timezone: UTC\n",
+    )
+    rules = """\
+        rules:
+          - {name: social, when: {query: {utm_source: instagram}}, serve: a}
+          - {name: everyone, serve: b}
+        """
+    assert warnings_for(rules, head) == []
+    assert len(warnings_for(rules, CHANNELS_HEAD)) == 1

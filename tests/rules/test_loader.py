@@ -16,10 +16,12 @@ from daypart.rules.model import (
     WEEKEND,
     Arm,
     Audience,
+    ChannelSource,
     Condition,
     Gates,
     Location,
     RuleSet,
+    Site,
     Stage,
     TimezoneSource,
 )
@@ -286,6 +288,60 @@ def test_travel_example() -> None:
     assert offer.gates == Gates(300, 0.99, 0.001, 0.95, 24 * 3600.0)
     assert ruleset.default_variant is ruleset.variants["booking"]
     assert 8 <= len(ruleset.rules) <= 12
+    assert ruleset.site.channel_from == (
+        ChannelSource("query", "utm_source"),
+        ChannelSource("header", "x-channel"),
+    )
+    assert ruleset.site.channels == ("newsletter", "instagram", "pinterest", "callcenter")
+
+
+# --- channels -------------------------------------------------------------------------------
+
+
+def test_channels_keep_their_sources_in_order_and_their_names() -> None:
+    site = rules(
+        with_head(
+            """\
+            site:
+              channel_from: [header:X-Channel, query:utm_source, cookie:Channel]
+              channels: [newsletter, ads, call_centre]
+            rules:
+              - {name: everyone, serve: booking}
+            """
+        )
+    ).site
+    # Header names as ASGI carries them (lower case); query and cookie names as written.
+    assert site.channel_from == (
+        ChannelSource("header", "x-channel"),
+        ChannelSource("query", "utm_source"),
+        ChannelSource("cookie", "Channel"),
+    )
+    assert site.channels == ("newsletter", "ads", "call_centre")
+
+
+def test_rules_without_channels_have_no_channel_dimension() -> None:
+    site = rules(with_head("rules:\n  - {name: everyone, serve: booking}\n")).site
+    assert (site.channel_from, site.channels) == ((), ())
+    assert site == Site()
+
+
+def test_channels_at_their_limit_load_and_one_more_does_not() -> None:
+    names = ", ".join(f"partner{i}" for i in range(32))
+    text = f"site: {{channel_from: query:utm_source, channels: [{names}]}}\n"
+    text += "rules:\n  - {name: everyone, serve: booking}\n"
+    assert len(rules(with_head(text)).site.channels) == 32
+    assert errors(with_head(text.replace("]}", ", partner32]}"))) == [
+        "rules.yaml:5:50: found 33 channels; expected at most 32 (each is a counter per arm, "
+        "device and daypart: group the rest, they count as other)"
+    ]
+
+
+def test_a_long_channel_name_is_refused() -> None:
+    name = "a" * 33
+    text = f"site: {{channel_from: query:utm_source, channels: [ok, {name}]}}\n"
+    assert errors(with_head(text)) == [
+        f"rules.yaml:5:55: channel name '{name}' is 33 characters long; expected at most 32"
+    ]
 
 
 # --- every field lands in the model -----------------------------------------------------------

@@ -7,9 +7,11 @@
 -- ARGV[1]   live generations per record (each record brings that many marks keys + 1)
 -- ARGV[2]   expiry of the newest generation, unix milliseconds
 -- ARGV[3..] eight values per record: kind ("x" exposure, "c" conversion), cell
---           ("arm|device|daypart"), visitor, goal, value, value squared ("" when none;
---           squared by the client, as Lua would round it to 14 digits), arm, and the
---           expiry of its day's hash in unix milliseconds ("" when it has no day)
+--           ("arm|device|daypart", or "arm|device|daypart@channel" when the rules declare
+--           channels: the script never looks inside it), visitor, goal, value, value
+--           squared ("" when none; squared by the client, as Lua would round it to 14
+--           digits), arm, and the expiry of its day's hash in unix milliseconds ("" when
+--           it has no day)
 -- Returns how many records were counted; the others were duplicates.
 local counts = KEYS[1]
 local generations = tonumber(ARGV[1])
