@@ -185,7 +185,7 @@ def holdout_reports_from_counts(sources: Sequence[HoldoutInput], now: float) -> 
             )
         if srm is None:  # no goals: the split alone
             totals = [0, 0]
-            for (arm, _, _), cell in source.counts.cells.items():
+            for (arm, *_), cell in source.counts.cells.items():
                 if arm in ARMS:
                     totals[ARMS.index(arm)] += cell.exposures
             srm, visitors = srm_check(totals, [holdout.share, 1 - holdout.share]), sum(totals)

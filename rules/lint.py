@@ -305,6 +305,8 @@ def _holdouts(ruleset: RuleSet) -> Iterator[Problem]:
                 "experiment, so its holdout changes nothing and prices nothing; expected a "
                 "holdout on a rule that adapts",
             )
+
+
 def _unlisted_channels(ruleset: RuleSet) -> Iterator[Problem]:
     """A rule or audience that picks visitors by a channel source's value which
     ``site.channels`` does not list: those visitors are counted in channel ``other``, most

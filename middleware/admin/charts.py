@@ -200,8 +200,8 @@ def segment_grid(
     which = "" if channel is None else f" in channel {channel_label(channel)}"
     return (
         f"<p>The leading treatment's uplift over {_e(baseline)} and its probability to beat "
-        f"{_e(baseline)}, per device × daypart{_e(which)} (green: likely better; red: likely worse; –: no "
-        "visitors).</p>"
+        f"{_e(baseline)}, per device × daypart{_e(which)} (green: likely better; red: likely "
+        "worse; –: no visitors).</p>"
         f"<table class='grid' id='grid'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
     )
 

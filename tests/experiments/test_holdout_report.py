@@ -62,10 +62,10 @@ def cell(exposures: int, booked: int, shared: int = 0, value: float = 0.0) -> Ce
 COUNTS = ExperimentCounts(
     NAME,
     {
-        (DEFAULT, "mobile", "morning"): cell(600, 30, 5, 100.0),
-        (DEFAULT, "mobile", "evening"): cell(400, 10, 5, 100.0),
-        (ADAPTIVE, "mobile", "morning"): cell(5_400, 330, 40, 110.0),
-        (ADAPTIVE, "mobile", "evening"): cell(3_600, 150, 50, 110.0),
+        (DEFAULT, "mobile", "morning", ""): cell(600, 30, 5, 100.0),
+        (DEFAULT, "mobile", "evening", ""): cell(400, 10, 5, 100.0),
+        (ADAPTIVE, "mobile", "morning", ""): cell(5_400, 330, 40, 110.0),
+        (ADAPTIVE, "mobile", "evening", ""): cell(3_600, 150, 50, 110.0),
     },
 )
 
@@ -133,8 +133,8 @@ def test_a_worse_adaptation_shows_a_negative_value() -> None:
     counts = ExperimentCounts(
         NAME,
         {
-            (DEFAULT, "mobile", "other"): cell(1_000, 80),
-            (ADAPTIVE, "mobile", "other"): cell(9_000, 450),
+            (DEFAULT, "mobile", "other", ""): cell(1_000, 80),
+            (ADAPTIVE, "mobile", "other", ""): cell(9_000, 450),
         },
     )
     booked = report(counts=counts)["goals"][0]
@@ -148,8 +148,8 @@ def test_the_sample_ratio_is_checked_against_the_split() -> None:
     lopsided = ExperimentCounts(
         NAME,
         {
-            (DEFAULT, "mobile", "other"): cell(2_000, 80),
-            (ADAPTIVE, "mobile", "other"): cell(8_000, 450),
+            (DEFAULT, "mobile", "other", ""): cell(2_000, 80),
+            (ADAPTIVE, "mobile", "other", ""): cell(8_000, 450),
         },
     )
     found = report(counts=lopsided)
@@ -227,8 +227,8 @@ def test_an_interval_is_a_credible_one() -> None:
         counts = ExperimentCounts(
             NAME,
             {
-                (DEFAULT, "mobile", "other"): cell(2_000, int(d)),
-                (ADAPTIVE, "mobile", "other"): cell(18_000, int(a)),
+                (DEFAULT, "mobile", "other", ""): cell(2_000, int(d)),
+                (ADAPTIVE, "mobile", "other", ""): cell(18_000, int(a)),
             },
         )
         low, high = report(counts=counts)["goals"][0]["uplift_interval"]

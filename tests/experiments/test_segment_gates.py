@@ -29,7 +29,7 @@ def counts(cells: Counts, experiment: str = "evening-offer") -> ExperimentCounts
     return ExperimentCounts(
         experiment,
         {
-            key: Cell(visitors, {"booked": conversions})
+            (*key, ""): Cell(visitors, {"booked": conversions})
             for key, (visitors, conversions) in cells.items()
         },
     )
@@ -194,8 +194,8 @@ def test_inconsistent_cells_are_left_out_and_named() -> None:
 
 def test_the_goal_can_be_chosen_and_unknown_arms_are_ignored() -> None:
     cells = counts(MIXED)
-    cells.cells[("retired", "desktop", "evening")] = Cell(500, {"booked": 400})
-    cells.cells[("offer", "desktop", "night")] = Cell(0, {"shared": 0})
+    cells.cells[("retired", "desktop", "evening", "")] = Cell(500, {"booked": 400})
+    cells.cells[("offer", "desktop", "night", "")] = Cell(0, {"shared": 0})
     judgement = judge_segments(OFFER, cells, goal="shared")
     assert judgement.goal == "shared"
     assert [s.segment for s in judgement.segments] == sorted({key[1:] for key in MIXED})
@@ -228,7 +228,7 @@ def test_the_judgement_serialises_with_every_number() -> None:
 
 
 def test_segments_are_named_and_put_in_words_in_one_place() -> None:
-    key = segment_of(("offer", "desktop", "evening"))
+    key = segment_of(("offer", "desktop", "evening", ""))
     assert key == ("desktop", "evening")
     assert segment_fields(key) == {"device": "desktop", "daypart": "evening"}
     assert segment_name(key) == "desktop × evening"

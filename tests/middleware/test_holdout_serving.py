@@ -167,7 +167,7 @@ def test_held_out_visitors_see_the_default_and_never_enter_an_experiment(tmp_pat
         assert sum(c.exposures for c in experiment.cells.values()) == sides[ADAPTIVE]
         holdout = await store.counts(HOLDOUT)
         counted = Counter[str]()
-        for (arm, device, daypart), cell in holdout.cells.items():
+        for (arm, device, daypart, _), cell in holdout.cells.items():
             assert (device, daypart) == ("mobile", "train_home")
             counted[arm] += cell.exposures
         assert counted == sides
@@ -325,7 +325,7 @@ def test_counts_are_exact_with_a_real_redis(tmp_path: Path, redis_url: str) -> N
             holdout = await store.counts(HOLDOUT)
             found: Counter[tuple[str, str]] = Counter()
             found_revenue: dict[str, float] = {}
-            for (arm, _, _), cell in holdout.cells.items():
+            for (arm, *_), cell in holdout.cells.items():
                 found[(arm, "exposures")] += cell.exposures
                 for goal, count in cell.conversions.items():
                     found[(arm, goal)] += count
