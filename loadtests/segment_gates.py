@@ -41,7 +41,8 @@ def draw(
     for segment in SEGMENTS:
         treated = base * (1.0 + lifts.get(segment, 0.0))
         for arm, rate in (("control", base), ("offer", treated)):
-            cells[(arm, *segment, "")] = Cell(visitors, {"booked": int(rng.binomial(visitors, rate))})
+            converted = int(rng.binomial(visitors, rate))
+            cells[(arm, *segment, "")] = Cell(visitors, {"booked": converted})
     return ExperimentCounts("evening-offer", cells)
 
 

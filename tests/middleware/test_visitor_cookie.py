@@ -45,7 +45,8 @@ def test_a_cookie_set_before_channels_still_reads_with_no_channel() -> None:
     # A value as daypart wrote it before channels existed: two marks of four parts each.
     code, other = experiment_code("evening-offer", "s1"), experiment_code("commute", "")
     payload = f"1.AAAAAAAAAAAAAAAA.{code}:offer:d:evening/{other}:video:m:train_home"
-    value = f"{payload}.{_signature(_keyed(b'a-test-secret-of-enough-length'), payload.encode()).decode()}"
+    signature = _signature(_keyed(b"a-test-secret-of-enough-length"), payload.encode())
+    value = f"{payload}.{signature.decode()}"
     cookie = SIGNER.load(value)
     assert cookie is not None
     assert cookie.marks == (
