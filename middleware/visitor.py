@@ -32,6 +32,8 @@ VERSION = "1"
 MAX_MARKS = 16  # oldest marks are dropped first; the store's de-dup keeps counts exact
 MAX_COOKIE_CHARS = 1024
 MIN_SECRET_BYTES = 16
+# The signature: 128 bits in 22 url-safe characters, after a dot.
+_MAX_PAYLOAD_CHARS = MAX_COOKIE_CHARS - 23
 _NAME = r"[a-z][a-z0-9_-]{0,63}"
 # code:arm:device:daypart, and :channel when the rules declare channels (older marks
 # have none, and read as channel "")
@@ -164,7 +166,20 @@ class CookieSigner:
         # A new visitor carries one mark: no generator for it.
         marks_text = encode_mark(marks[0]) if len(marks) == 1 else "/".join(map(encode_mark, marks))
         payload = f"{VERSION}.{cookie.visitor_id}.{marks_text}"
+        if len(payload) > _MAX_PAYLOAD_CHARS:
+            payload = self._fitted(cookie)
         return f"{payload}.{_signature(self._key, payload.encode()).decode()}"
+
+    @staticmethod
+    def _fitted(cookie: VisitorCookie) -> str:
+        """The payload with the oldest marks left out until the cookie fits the length
+        ``load`` accepts: a cookie it refused would make a returning visitor a new one. A
+        mark left out costs at most one exposure write the store refuses as a duplicate."""
+        encoded = [encode_mark(mark) for mark in cookie.marks]
+        prefix = f"{VERSION}.{cookie.visitor_id}."
+        while encoded and len(prefix) + len("/".join(encoded)) > _MAX_PAYLOAD_CHARS:
+            del encoded[0]
+        return prefix + "/".join(encoded)
 
     def load(self, value: str | None) -> VisitorCookie | None:
         if not value or len(value) > MAX_COOKIE_CHARS:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from daypart.experiments.policy import Mark, experiment_code
 from daypart.middleware.visitor import (
+    MAX_COOKIE_CHARS,
     MAX_MARKS,
     CookieSigner,
     VisitorCookie,
@@ -117,3 +118,18 @@ def test_visitor_ids_are_distinct_well_formed_and_never_shared_with_a_forked_wor
     os.close(write)
     # Without the pool emptying itself at fork, the child would hand out the parent's next.
     assert childs_first != new_visitor_id()
+
+
+def test_a_cookie_always_fits_what_load_accepts_keeping_the_newest_marks() -> None:
+    long = "a" + "b" * 63  # the longest names the rules allow
+    cookie = VisitorCookie(new_visitor_id())
+    for i in range(MAX_MARKS):
+        mark = Mark(experiment_code(f"e{i}", ""), long, "desktop", long, "c" + "d" * 31)
+        cookie = cookie.with_mark(mark)
+    value = SIGNER.dump(cookie)
+    assert len(value) <= MAX_COOKIE_CHARS
+    loaded = SIGNER.load(value)
+    assert loaded is not None  # not a new visitor
+    assert loaded.visitor_id == cookie.visitor_id
+    assert 0 < len(loaded.marks) < MAX_MARKS
+    assert loaded.marks == cookie.marks[-len(loaded.marks) :]  # the oldest went first
