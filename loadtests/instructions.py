@@ -8,6 +8,14 @@ the switch itself and the event loop's set-up cancel out and what remains is the
 one request. The same total twice in a row on a quiet or a busy machine: figures to
 compare before and after a change, where wall-clock benchmarks on a shared machine wobble
 by 10% or more. Needs ``valgrind`` (Debian's package).
+
+A second table counts the requests ``make bench-served`` sends, through uvicorn's own HTTP
+protocol in process (``loadtests/uvicorn_inprocess.py``: parsing, the scope, the task,
+the response written), the served app of ``loadtests/served_app.py``. Beside the bare app
+it counts two floors: the cheapest wrapper of ``send`` and one that adds the two response
+headers daypart must add to an adapted page (``Vary`` and ``Cache-Control: private``), so
+what daypart itself costs on top of what any middleware doing its job costs is visible.
+The ratio of instructions to the bare app's is close to the ratio of served CPU time.
 """
 
 from __future__ import annotations
@@ -19,16 +27,31 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
 
-from loadtests import bench
+import uvloop
+
+from loadtests import bench, served_app, uvicorn_inprocess
+from loadtests.bench_served import HEADERS, PATH
 from loadtests.harness import ASGIApp, Scope, call
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 KINDS = {
     "bare": "bare Starlette app",
     "passthrough": "pass-through ASGI middleware",
     "returning": "daypart memory, returning visitors",
     "new": "daypart memory, new visitors",
+}
+SERVED_KINDS = {
+    "served-bare": "bare Starlette app",
+    "served-wrap": "a send wrapper (floor)",
+    "served-headers": "+ Vary, Cache-Control (floor)",
+    "served-returning": "daypart, returning visitor",
+    "served-new": "daypart, new visitor",
 }
 SMALL, LARGE = 200, 1200
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -54,8 +77,95 @@ def _switch(on: bool) -> None:
     )
 
 
+def _served_inside(kind: str, count: int) -> None:
+    """Runs under callgrind: ``make bench-served``'s request through uvicorn's protocol."""
+
+    from loadtests.bench_served import PATH
+
+    os.environ[served_app.APP_ENV] = (
+        "daypart" if kind in ("served-returning", "served-new") else "bare"
+    )
+    app = served_app.build()
+    headers = dict(HEADERS)
+    if kind == "served-returning":
+        headers["Cookie"] = asyncio.run(_first_cookie(app, headers))
+    if kind == "served-wrap":
+        app = _wrapped(app, ())
+    elif kind == "served-headers":
+        app = _wrapped(app, PRIVATE_HEADERS)
+    raw = uvicorn_inprocess.raw_request(PATH, headers)
+
+    async def measured() -> None:
+        await uvicorn_inprocess.per_request_us(app, raw, 600)
+        _switch(True)
+        await uvicorn_inprocess.per_request_us(app, raw, count)
+        _switch(False)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(measured())
+
+
+PRIVATE_HEADERS = (
+    (b"vary", b"User-Agent, Sec-CH-UA-Mobile, Cookie"),
+    (b"cache-control", b"private"),
+)
+
+
+def _wrapped(app: ASGIApp, added: tuple[tuple[bytes, bytes], ...]) -> ASGIApp:
+    """``app`` behind the cheapest middleware that wraps ``send`` (adding ``added`` to the
+    response's headers): what any middleware that changes responses costs."""
+
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        def sender(message: Message) -> Awaitable[None]:
+            if added and message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *added]
+            return send(message)
+
+        await app(scope, receive, sender)
+
+    return wrapper
+
+
+async def _first_cookie(app: ASGIApp, headers: dict[str, str]) -> str:
+    """The visitor cookie a first request gets: a returning visitor replays it."""
+    scope = call_scope(PATH, headers)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    for name, value in sent[0]["headers"]:
+        if name == b"set-cookie":
+            return str(value.decode("latin-1").split(";")[0])
+    raise RuntimeError("the first request got no visitor cookie")
+
+
+def call_scope(path: str, headers: dict[str, str]) -> Scope:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
 def _inside(kind: str, count: int) -> None:
     """Runs under callgrind: warm up, then ``count`` measured requests."""
+    if kind in SERVED_KINDS:
+        _served_inside(kind, count)
+        return
     app, scopes = _requests(kind)
 
     async def run(n: int) -> None:
@@ -73,7 +183,9 @@ def _inside(kind: str, count: int) -> None:
 
 def _instructions(kind: str, count: int) -> int:
     result = subprocess.run(
-        [
+        # A fixed hash seed: dict layouts, and so the counts, the same run after run.
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        args=[
             "valgrind",
             "--tool=callgrind",
             "--instr-atstart=no",
@@ -109,12 +221,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("needs valgrind: apt-get install valgrind", file=sys.stderr)
         return 1
-    figures = {kind: per_request(kind) for kind in KINDS}
-    bare = figures["bare"]
-    print(f"{'request path (callgrind)':<40} {'instr/req':>10} {'added':>9} {'× bare':>7}")
-    for kind, label in KINDS.items():
-        value = figures[kind]
-        print(f"{label:<40} {value:10.0f} {value - bare:9.0f} {value / bare:7.2f}")
+    for title, kinds in (
+        ("request path (callgrind)", KINDS),
+        ("served request, through uvicorn", SERVED_KINDS),
+    ):
+        figures = {kind: per_request(kind) for kind in kinds}
+        bare = next(iter(figures.values()))
+        print(f"{title:<40} {'instr/req':>10} {'added':>9} {'× bare':>7}")
+        for kind, label in kinds.items():
+            value = figures[kind]
+            print(f"{label:<40} {value:10.0f} {value - bare:9.0f} {value / bare:7.2f}")
+        print()
     return 0
 
 

@@ -58,7 +58,7 @@ def raw_request(path: str, headers: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _per_request_us(app: ASGIApp, request: bytes, count: int) -> float:
+async def per_request_us(app: ASGIApp, request: bytes, count: int) -> float:
     """Thread CPU µs per request over ``count`` keep-alive requests on one connection."""
     config = Config(app, http="httptools", lifespan="off", access_log=False, log_level="warning")
     config.load()
@@ -80,11 +80,11 @@ def measure(
 
     async def run() -> dict[str, float]:
         for app, request in cases.values():  # warm-up: first caches, imports
-            await _per_request_us(app, request, 200)
+            await per_request_us(app, request, 200)
         timings: dict[str, list[float]] = {label: [] for label in cases}
         for _ in range(rounds):
             for label, (app, request) in cases.items():
-                timings[label].append(await _per_request_us(app, request, count))
+                timings[label].append(await per_request_us(app, request, count))
         return {label: statistics.median(values) for label, values in timings.items()}
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
