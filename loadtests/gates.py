@@ -97,7 +97,10 @@ def summarise(results: list[dict[str, Any]], control: str) -> dict[str, Any]:
         "paused_by_budget": outcomes["paused"] / len(results),
         "undecided": outcomes["undecided"] / len(results),
         "median_days_to_decision": statistics.median(decided) if decided else None,
-        "median_worse_arm_visitors": statistics.median(r["worse_arm_exposures"] for r in results),
+        # A/A has no worse arm: None, shown as –.
+        "median_worse_arm_visitors": statistics.median(r["worse_arm_exposures"] for r in results)
+        if any(r["uplift"] for r in results)
+        else None,
         "median_visitors_in_experiment": statistics.median(
             sum(r["exposures"].values()) for r in results
         ),

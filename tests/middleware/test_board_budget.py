@@ -76,6 +76,10 @@ def test_the_board_and_the_page_show_spend_against_the_budget() -> None:
     shown = f"spent {spent:,.1f} of budget 300 conversions; past it: pause"
     assert f"<dt>budget</dt><dd>{shown}</dd>" in board
     assert f"<tr><th>budget</th><td>{shown}</td></tr>" in page
+    # The gates' table says which step they judged (stage 1 of 4: growing) and the loss
+    # as a share of control's rate, the number the relative thresholds compare.
+    assert "<tr><th>judged for</th><td>grow</td></tr>" in page
+    assert re.search(r"<tr><th>expected loss, of control's rate</th><td>\d\.\d\d%</td></tr>", page)
     assert [r["budget"] for r in listed if r["experiment"] == "commute-video"] == [None]
 
 
