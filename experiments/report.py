@@ -331,7 +331,7 @@ def light_of(gate: GateDecision, srm: SrmResult, visitors: int) -> str:
         return "grey"  # not running, or nothing to judge
     if (
         srm.flagged
-        or gate.verdict == "pause"
+        or gate.verdict in ("pause", "rollback")  # a rollback: its evidence, or the budget
         or evidence.verdict in ("rollback", "inconsistent_data")
     ):
         return "red"

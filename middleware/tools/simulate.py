@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -54,8 +55,10 @@ from daypart.experiments.store.base import Conversion, Exposure, Record, Segment
 from daypart.experiments.store.memory import MemoryStore
 from daypart.middleware.asgi import AdaptiveMiddleware
 from daypart.middleware.tools.truth import Truth, load_truth, uniform
-from daypart.rules.channels import DIRECT_CHANNEL, ChannelReader
+from daypart.rules.channels import ChannelReader
+from daypart.rules.context import Context
 from daypart.rules.loader import load_rules
+from daypart.rules.localtime import LocalMinute
 from daypart.rules.matcher import Matcher
 from daypart.rules.model import Experiment, Gates, Goal, Rule, RuleSet, Site
 
@@ -284,8 +287,7 @@ async def simulate(config: SimulationConfig) -> SimulationResult:
     channels = _ChannelSender(ruleset.site, truth.channels, config.seed)
     start = datetime.fromtimestamp(clock[0], zone)
     result = SimulationResult(experiment.name, "undecided", 0.0, 0, true_rates=rates)
-    # A page the rule applies to: its first path glob made concrete, or the home page.
-    path = (rule.when.path or ("/",))[0].replace("**", "x").replace("*", "x").replace("?", "x")
+    path = _page(rule)
     priced = any(h.rule == rule.name for h in holdouts_of(ruleset))
     planted = _Planted()
 
@@ -496,18 +498,16 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
             "simulate it with --path requests"
         )
     rng = np.random.default_rng(config.seed)
-    start = datetime.fromisoformat(START).replace(tzinfo=ZoneInfo(ruleset.site.timezone))
+    zone = ZoneInfo(ruleset.site.timezone)
+    start = datetime.fromisoformat(START).replace(tzinfo=zone)
     clock = [start.timestamp()]
     store = MemoryStore(clock=lambda: clock[0])
     evaluator = Evaluator(store, clock=lambda: clock[0])
     rollouts = Rollouts(store)
-    devices = _devices(rule)
-    windows = _windows(ruleset, rule)
-    kinds = _visitor_kinds(ruleset, experiment, truth, config.channel_share)
+    visitors = _Visitors(ruleset, rule, experiment, truth, config.channel_share, zone)
     arms = [arm.name for arm in experiment.arms]
     weights = np.array([arm.weight for arm in experiment.arms], dtype=float)
     weights /= weights.sum()
-    matcher = Matcher(ruleset)
     result = SimulationResult(experiment.name, "undecided", 0.0, 0, true_rates=dict(truth.base))
     # A conversion's value, as the simulated site's header says (the requests path: _App).
     value_of: dict[str, float | None] = {
@@ -518,48 +518,45 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
     state = RolloutState()
     for day in range(config.max_days):
         midnight = start + timedelta(days=day)
-        cells = _hourly_arrivals(matcher, midnight, windows)
-        drawn = rng.multinomial(config.visitors_per_day, [share for _, _, share in cells])
-        arrivals: dict[int, list[tuple[str, int]]] = {}
-        for (hour, daypart, _), count in zip(cells, drawn, strict=True):
+        cells = visitors.day(midnight.weekday())
+        drawn = rng.multinomial(config.visitors_per_day, [cell.share for cell in cells])
+        arrivals: dict[int, list[tuple[_Cell, int]]] = {}
+        for cell, count in zip(cells, drawn, strict=True):
             if count:
-                arrivals.setdefault(hour, []).append((daypart, int(count)))
+                arrivals.setdefault(cell.hour, []).append((cell, int(count)))
         for hour in range(max([24, *(hour + 1 for hour in arrivals)])):
             records: list[Record] = []
             moment = midnight + timedelta(hours=hour)
             local_day = moment.date().toordinal()
-            for daypart, count in arrivals.get(hour, ()):
+            for cell, count in arrivals.get(hour, ()):
                 result.visitors += count
-                split = rng.multinomial(count, [1 / len(devices)] * len(devices))
-                for device, visitors in zip(devices, split, strict=True):
-                    by_kind = rng.multinomial(visitors, [kind.share for kind in kinds])
-                    for kind, arrived in zip(kinds, by_kind, strict=True):
-                        admitted = rng.binomial(arrived, kind.admitted(experiment, state))
-                        if not admitted:
-                            continue
-                        segment = Segment(device, daypart, kind.channel)
-                        rates = truth.rates(device, daypart, kind.channel)
-                        exposed_per_arm = rng.multinomial(admitted, weights)
-                        for arm, exposed in zip(arms, exposed_per_arm, strict=True):
-                            converted = rng.binomial(exposed, rates[arm])
-                            for i in range(int(exposed)):
-                                serial += 1
-                                visitor = f"v{serial}"
-                                records.append(
-                                    Exposure(experiment.name, arm, segment, visitor, local_day)
+                if not cell.served:  # another rule serves them: never in the experiment
+                    continue
+                kind = cell.kind
+                admitted = rng.binomial(count, kind.admitted(experiment, state))
+                if not admitted:
+                    continue
+                segment = Segment(cell.device, cell.daypart, kind.channel)
+                rates = truth.rates(cell.device, cell.daypart, kind.channel)
+                per_arm = rng.multinomial(admitted, weights)
+                for arm, exposed in zip(arms, per_arm, strict=True):
+                    converted = rng.binomial(exposed, rates[arm])
+                    for i in range(int(exposed)):
+                        serial += 1
+                        visitor = f"v{serial}"
+                        records.append(Exposure(experiment.name, arm, segment, visitor, local_day))
+                        if i < converted:
+                            records.append(
+                                Conversion(
+                                    experiment.name,
+                                    arm,
+                                    segment,
+                                    visitor,
+                                    goal.name,
+                                    value_of[arm],
+                                    local_day,
                                 )
-                                if i < converted:
-                                    records.append(
-                                        Conversion(
-                                            experiment.name,
-                                            arm,
-                                            segment,
-                                            visitor,
-                                            goal.name,
-                                            value_of[arm],
-                                            local_day,
-                                        )
-                                    )
+                            )
             clock[0] = (moment + timedelta(hours=1)).timestamp()
             if records:
                 await store.record(records)
@@ -572,14 +569,16 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
-    """Visitors alike to the counts path: whether they carry the audience stage's header
-    and which channel the truth sent them through, as the request would show it."""
+    """Visitors alike to the counts path: whether they carry the audience stage's header,
+    which channel the truth sent them through, as the request shows it, and the channel
+    they are counted in."""
 
     share: float  # of the visitors arriving
-    channel: str  # the channel they are counted in ("" without channels in the rules)
-    query: dict[str, str]
+    query: bytes  # the query string
+    fields: dict[str, str]  # ... parsed
     headers: dict[str, str]  # lower-case names
     cookies: dict[str, str]
+    channel: str = ""  # "" without channels in the rules
 
     def admitted(self, experiment: Experiment, state: RolloutState) -> float:
         """The share the current stage admits. Stages are cumulative and share one traffic
@@ -593,83 +592,122 @@ class _Kind:
                 stage.traffic
                 for stage in experiment.rollout[: last + 1]
                 if stage.audience is None
-                or audience_matches(stage.audience, self.query, self.headers, self.cookies)
+                or audience_matches(stage.audience, self.fields, self.headers, self.cookies)
             ),
             default=0.0,
         )
 
 
-def _visitor_kinds(
-    ruleset: RuleSet, experiment: Experiment, truth: Truth, audience_share: float
-) -> list[_Kind]:
-    """Every kind of visitor the requests path sends, with its share: with or without the
-    audience stage's header (``audience_share``), times the channels the truth draws
-    (``_ChannelSender``), each counted in the channel ``ChannelReader`` would read."""
-    audience = _channel_headers(experiment)
-    carriers = (
-        [(False, 1.0)]
-        if audience is None
-        else [(True, audience_share), (False, 1.0 - audience_share)]
-    )
-    site = ruleset.site
-    sender = _ChannelSender(site, truth.channels, 0)
-    drawn: list[tuple[str | None, float]] = [(None, 1.0)]
-    if sender.source is not None:
-        total = sum(sender.weights)
-        drawn = [
-            (name, weight / total)
-            for name, weight in zip([*sender.names, None], sender.weights, strict=True)
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """Arrivals alike within one hour of a day: their segment and kind, their share of the
+    day's visitors, and whether the experiment's rule is the one that serves them."""
+
+    hour: int  # since midnight; 24 and on for a window that crosses it
+    daypart: str  # the segment's daypart
+    device: str
+    kind: _Kind
+    share: float
+    served: bool
+
+
+class _Visitors:
+    """Who arrives in the counts path, and where the request path would put them: the
+    devices and windows ``_arrival`` draws from, the audience header and the truth's
+    channels (``_ChannelSender``); each kind of request asked of the real matcher (which
+    rule serves it) and channel reader (which channel counts it), per minute of the week."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        rule: Rule,
+        experiment: Experiment,
+        truth: Truth,
+        audience_share: float,
+        zone: ZoneInfo,
+    ) -> None:
+        self.rule = rule
+        self.zone = zone
+        self.devices = _devices(rule)
+        self.windows = _windows(ruleset, rule)
+        self.matcher = Matcher(ruleset)
+        self.path = _page(rule)
+        self.kinds = self._kinds(ruleset, experiment, truth, audience_share)
+        self._days: dict[int, list[_Cell]] = {}
+
+    def _context(self, kind: _Kind, device: str, weekday: int, minute: int) -> Context:
+        dayparts, _ = self.matcher.dayparts_at(weekday, minute)
+        local = LocalMinute(self.zone, weekday, minute)
+        return Context(
+            device, local, dayparts, self.path, "GET", kind.query, kind.headers, kind.cookies
+        )
+
+    def _kinds(
+        self, ruleset: RuleSet, experiment: Experiment, truth: Truth, audience_share: float
+    ) -> list[_Kind]:
+        audience = _channel_headers(experiment)
+        carriers = [(False, 1.0)]
+        if audience is not None:
+            carriers = [(True, audience_share), (False, 1.0 - audience_share)]
+        sender = _ChannelSender(ruleset.site, truth.channels, 0)
+        drawn: list[tuple[str | None, float]] = [(None, 1.0)]
+        if sender.source is not None:
+            total = sum(sender.weights)
+            names: list[str | None] = [*sender.names, None]
+            drawn = [(n, w / total) for n, w in zip(names, sender.weights, strict=True)]
+        reader = ChannelReader(ruleset.site) if ruleset.site.channel_from else None
+        kinds = []
+        for carries, carried in carriers:
+            for name, share in drawn:
+                if carried * share <= 0:
+                    continue
+                headers = []
+                if carries and audience is not None:
+                    headers.append(audience)
+                query = sender.send(name, headers)  # the request as the requests path sends it
+                first: dict[str, str] = {}
+                cookies: dict[str, str] = {}
+                for key, value in headers:
+                    if key == b"cookie":
+                        cookie, _, content = value.decode("latin-1").partition("=")
+                        cookies.setdefault(cookie, content)
+                    else:  # the first of a repeated header wins, as in classify
+                        first.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+                fields = dict(parse_qsl(query.decode("latin-1")))
+                kind = _Kind(carried * share, query, fields, first, cookies)
+                if reader is not None:
+                    channel = reader.channel(self._context(kind, self.devices[0], 0, 0))
+                    kind = replace(kind, channel=channel)
+                kinds.append(kind)
+        return kinds
+
+    def day(self, weekday: int) -> list[_Cell]:
+        """The cells of a day: what ``_arrival`` draws from — a window weighted by its
+        length, a uniform minute in it — and a device and kind as the requests path does."""
+        cells = self._days.get(weekday)
+        if cells is None:
+            cells = self._days[weekday] = self._day(weekday)
+        return cells
+
+    def _day(self, weekday: int) -> list[_Cell]:
+        usable = [w for w in self.windows if weekday in w[2]] or self.windows
+        total = sum(length for _, length, _ in usable)
+        per_device = 1.0 / len(self.devices)
+        shares: dict[tuple[int, str, int, int, bool], float] = {}
+        for first, length, _ in usable:
+            for offset in range(first, first + length):
+                day, minute = (weekday + offset // (24 * 60)) % 7, offset % (24 * 60)
+                _, segment = self.matcher.dayparts_at(day, minute)
+                for d, device in enumerate(self.devices):
+                    for k, kind in enumerate(self.kinds):
+                        context = self._context(kind, device, day, minute)
+                        served = self.matcher.match(context) is self.rule
+                        key = (offset // 60, segment, d, k, served)
+                        shares[key] = shares.get(key, 0.0) + per_device * kind.share / total
+        return [
+            _Cell(hour, segment, self.devices[d], self.kinds[k], share, served)
+            for (hour, segment, d, k, served), share in sorted(shares.items())
         ]
-    reader = ChannelReader(site)
-    kinds = []
-    for carries, carried in carriers:
-        for name, share in drawn:
-            query: dict[str, str] = {}
-            headers: dict[str, str] = {}
-            cookies: dict[str, str] = {}
-            if carries and audience is not None:
-                headers[audience[0].decode().lower()] = audience[1].decode()
-            source = sender.source
-            if source is not None and name not in (None, "direct"):
-                value = "elsewhere" if name == "other" else str(name)
-                if source.kind == "query":
-                    query[source.name] = value
-                elif source.kind == "header":
-                    headers.setdefault(source.name.lower(), value)  # the first header wins
-                else:
-                    cookies[source.name] = value
-            channel = ""
-            if site.channel_from:
-                channel = DIRECT_CHANNEL
-                for kind, key in reader.sources:
-                    found = {"query": query, "header": headers, "cookie": cookies}[kind].get(
-                        key.lower() if kind == "header" else key
-                    )
-                    if found:
-                        channel = reader.named(found)
-                        break
-            if carried * share > 0:
-                kinds.append(_Kind(carried * share, channel, query, headers, cookies))
-    return kinds
-
-
-def _hourly_arrivals(
-    matcher: Matcher, midnight: datetime, windows: list[tuple[int, int, frozenset[int]]]
-) -> list[tuple[int, str, float]]:
-    """(hour since midnight, segment daypart, share of the day's arrivals) for one day:
-    what ``_arrival`` draws from — a window weighted by its length, a uniform minute in it
-    — with each minute counted in the daypart the request path counts it in."""
-    weekday = midnight.weekday()
-    usable = [w for w in windows if weekday in w[2]] or windows
-    total = sum(length for _, length, _ in usable)
-    shares: dict[tuple[int, str], float] = {}
-    for first, length, _ in usable:
-        for minute in range(first, first + length):
-            day = (weekday + minute // (24 * 60)) % 7
-            _, segment = matcher.dayparts_at(day, minute % (24 * 60))
-            key = (minute // 60, segment)
-            shares[key] = shares.get(key, 0.0) + 1.0 / total
-    return [(hour, segment, share) for (hour, segment), share in sorted(shares.items())]
 
 
 def _note(result: SimulationResult, evaluations: list[Evaluation], seconds: float) -> None:
@@ -692,6 +730,11 @@ def _final(state: RolloutState, result: SimulationResult) -> bool:
         result.outcome = state.status
         return True
     return False
+
+
+def _page(rule: Rule) -> str:
+    """A page the rule applies to: its first path glob made concrete, or the home page."""
+    return (rule.when.path or ("/",))[0].replace("**", "x").replace("*", "x").replace("?", "x")
 
 
 def _devices(rule: Rule) -> list[str]:
@@ -744,11 +787,15 @@ class _ChannelSender:
     def query(self, headers: list[tuple[bytes, bytes]]) -> bytes:
         """Draw this visitor's channel: add its header or cookie to ``headers``, or return
         the query string that carries it."""
-        source = self.source
-        if source is None:
+        if self.source is None:
             return b""
         drawn = self.rng.choices([*self.names, None], weights=self.weights)[0]
-        if drawn is None or drawn == "direct":
+        return self.send(drawn, headers)
+
+    def send(self, drawn: str | None, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """Put channel ``drawn`` (None: none) on the request as ``query`` does."""
+        source = self.source
+        if source is None or drawn is None or drawn == "direct":
             return b""
         # A value no listed channel has, for visitors the truth puts in "other".
         value = ("elsewhere" if drawn == "other" else drawn).encode()

@@ -168,7 +168,7 @@ def test_without_traffic_there_is_no_month_and_without_visitors_it_says_so() -> 
 def test_csv_and_text_lay_a_holdout_out_like_an_experiment() -> None:
     found = report()
     rows = reports_csv(as_experiment_reports(found)).splitlines()
-    assert rows[1].startswith(f"{NAME},booked,,,,all,all,all,default,booking,0.1,1000,40,")
+    assert rows[1].startswith(f"{NAME},booked,,,,all,all,all,,default,booking,0.1,1000,40,")
     assert sum(1 for row in rows if row.startswith(f"{NAME},shared,")) == 6  # 2 pooled + 2×2
     text = format_holdouts([found])
     assert "holdout of commuters: 10% see booking instead of inspiration" in text
