@@ -1,7 +1,7 @@
 """How often do the per-segment gates ship by luck, and how often do they find a real winner?
 
 One look at simulated counts, judged by ``daypart.experiments.segment_gates`` with the
-travel example's gates (ship at P(beat) 0.99, roll back at P(worse) 0.95, 300 visitors
+travel example's gates (ship at P(beat) 0.997, roll back at P(worse) 0.95, 300 visitors
 an arm), over 12 segments (3 devices × 4 dayparts) with the same number of visitors an
 arm in each (one row per number):
 
