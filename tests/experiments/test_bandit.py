@@ -217,7 +217,8 @@ def test_a_gate_look_stores_new_weights_with_an_audit_entry(store: Store) -> Non
     assert before.weights == ()
     assert len(after.weights) == 1
     weights = dict(after.weights[0].weights)
-    assert weights["offer"] >= 0.9 and weights["control"] >= 0.1
+    assert weights["offer"] >= 0.9
+    assert weights["control"] >= 0.1
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
     assert after.weights[0].day == FIRST_DAY + 2  # from the next local midnight
     assert again.weights == after.weights
@@ -231,7 +232,8 @@ def test_a_gate_look_stores_new_weights_with_an_audit_entry(store: Store) -> Non
     )
     numbers = json.loads(entry["numbers"])
     assert numbers["weights"] == weights
-    assert numbers["visitors"] == [1000, 1000] and numbers["conversions"] == [30, 45]
+    assert numbers["visitors"] == [1000, 1000]
+    assert numbers["conversions"] == [30, 45]
     assert json.loads(entry["to"])["weights"][0]["weights"] == weights
 
 
@@ -294,7 +296,8 @@ def test_the_report_compares_within_weight_periods_and_checks_the_split_per_peri
     assert pooled["offer"] < 0.8 * pooled["control"]
     # ... per period and combined the arms are equal, as they truly are.
     allocation = report.allocation
-    assert allocation is not None and allocation.periods is not None
+    assert allocation is not None
+    assert allocation.periods is not None
     periods = allocation.periods
     assert [(p.visitors, p.conversions) for p in periods.periods] == [
         ((1000, 1000), (100, 100)),
