@@ -49,8 +49,11 @@ class Enrollment:
                 return True
         return False
 
-    def enroll(self, visitor_id: str, state: RolloutState, ctx: Context) -> Arm | None:
-        """The arm a visitor not yet in the experiment enters now, or None (stays out)."""
+    def enroll(
+        self, visitor_id: str, state: RolloutState, ctx: Context, picker: ArmPicker | None = None
+    ) -> Arm | None:
+        """The arm a visitor not yet in the experiment enters now, or None (stays out);
+        ``picker``: the bandit's weights in force, else the rules' weights."""
         if not state.enrolling or not self.included(visitor_id, state.stage, ctx):
             return None
-        return self.arms[self._picker.pick(visitor_id)]
+        return self.arms[(picker or self._picker).pick(visitor_id)]

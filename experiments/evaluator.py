@@ -10,6 +10,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from daypart.experiments.bandit import describe, next_period, with_period
 from daypart.experiments.business import spend_of
 from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.errors import ExperimentError
@@ -18,7 +19,7 @@ from daypart.experiments.pooling import arm_totals
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.store.base import Store
 from daypart.rules.localtime import Clock
-from daypart.rules.model import RuleSet
+from daypart.rules.model import Experiment, RuleSet
 
 logger = logging.getLogger("daypart.evaluator")
 
@@ -105,5 +106,31 @@ class Evaluator:
                     logger.info(
                         "daypart: %s: %s not applied: %s", experiment.name, decision.verdict, exc
                     )
+            if experiment.allocation == "bandit" and decision.look is not None:
+                await self._reweigh(experiment, [t.pair for t in totals], ruleset.site.timezone)
             evaluations.append(Evaluation(experiment.name, decision, applied))
         return evaluations
+
+    async def _reweigh(
+        self, experiment: Experiment, arms: list[tuple[int, int]], zone: str
+    ) -> None:
+        """A bandit's new weights after a gate look, from the next local day on."""
+        state = await self.rollouts.state(experiment.name)
+        if state.status != "running":
+            return
+        now = self.clock()
+        period = next_period(experiment, state, arms, now, zone)
+        if period is None:
+            return
+        reason = describe(period)
+        numbers = {
+            "weights": dict(period.weights),
+            "prob_best": dict(period.prob_best),
+            "day": period.day,
+            "visitors": [v for _, v in arms],
+            "conversions": [c for c, _ in arms],
+        }
+        if await self.rollouts.set_weights(
+            experiment, state, with_period(state, period), reason=reason, numbers=numbers
+        ):
+            logger.info("daypart: %s: %s", experiment.name, reason)

@@ -25,9 +25,11 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from daypart.experiments.bandit import MAX_PERIODS, period_on, period_weights
+from daypart.experiments.bucketing import ArmPicker
 from daypart.experiments.enrollment import Enrollment
 from daypart.experiments.errors import ExperimentMisuse
-from daypart.experiments.state import NOT_STARTED, RolloutState
+from daypart.experiments.state import NOT_STARTED, RolloutState, WeightPeriod
 from daypart.rules.context import Context
 from daypart.rules.model import Arm, Experiment, RuleSet
 
@@ -62,7 +64,18 @@ class Assignment(NamedTuple):
 class ExperimentPolicy:
     """One experiment's policy, built once per rule set."""
 
-    __slots__ = ("_control", "_enrollment", "_kept", "arms", "code", "experiment", "name", "salt")
+    __slots__ = (
+        "_bandit",
+        "_control",
+        "_enrollment",
+        "_kept",
+        "_pickers",
+        "arms",
+        "code",
+        "experiment",
+        "name",
+        "salt",
+    )
 
     def __init__(self, experiment: Experiment) -> None:
         self.experiment = experiment
@@ -74,6 +87,23 @@ class ExperimentPolicy:
         self._control = Assignment(None, experiment.control.variant)
         # A returning visitor's assignment: made once per arm, not once per request.
         self._kept = {arm.name: Assignment(arm.name, arm.variant) for arm in experiment.arms}
+        self._bandit = experiment.allocation == "bandit"
+        # One picker per weight period seen (the state holds at most a few hundred).
+        self._pickers: dict[WeightPeriod, ArmPicker | None] = {}
+
+    def _picker(self, state: RolloutState, day: int | None) -> ArmPicker | None:
+        """The bandit's picker for new visitors on ``day``; None: the rules' weights."""
+        period = period_on(state, day)
+        if period is None:
+            return None
+        if period in self._pickers:
+            return self._pickers[period]
+        weights = period_weights(self.experiment, period)
+        picker = None if weights is None else ArmPicker(self.salt, weights)
+        if len(self._pickers) >= MAX_PERIODS:
+            self._pickers.clear()
+        self._pickers[period] = picker
+        return picker
 
     def assign(
         self,
@@ -83,10 +113,12 @@ class ExperimentPolicy:
         context: Context,
         segment: str,
         channel: str = "",
+        day: int | None = None,
     ) -> Assignment:
         """The arm of ``visitor_id`` (None: a visitor who is never counted) with the
         exposure ``marks`` they carry, in ``context`` (device, audience headers...)
-        counted in daypart ``segment`` and ``channel`` ("" without channels)."""
+        counted in daypart ``segment`` and ``channel`` ("" without channels), on the
+        site's local ``day`` (a date ordinal; picks a bandit's weights)."""
         kept = self._kept
         if state.status == "completed":
             winner = kept.get(state.winner or "")
@@ -101,7 +133,8 @@ class ExperimentPolicy:
                 if returning is not None:
                     return returning
                 break  # an arm no longer in the rules: enrol afresh
-        arm = self._enrollment.enroll(visitor_id, state, context)
+        picker = self._picker(state, day) if self._bandit and state.weights else None
+        arm = self._enrollment.enroll(visitor_id, state, context, picker)
         if arm is None:
             return self._control
         return Assignment(

@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from daypart.experiments.bandit import local_day
 from daypart.experiments.business import BusinessCase, Spend, business_case
 from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.gates import (
@@ -75,7 +76,8 @@ from daypart.experiments.stats.reasons import (
     WEIGHTS_UNKNOWN,
 )
 from daypart.experiments.stats.revenue import MIN_CONVERSIONS, revenue_table
-from daypart.experiments.store.base import Cell, CellKey, ExperimentCounts, Store
+from daypart.experiments.store.base import Cell, CellKey, DailyCounts, ExperimentCounts, Store
+from daypart.experiments.weight_periods import PER_PERIOD, AllocationReport, allocation_report
 from daypart.rules.model import Arm, Audience, Experiment, RuleSet, Stage
 
 __all__ = [
@@ -188,6 +190,7 @@ class Report:
     channels: tuple[ChannelReport, ...] = ()
     channel_segments: tuple[SegmentReport, ...] = ()
     budget: BudgetUse | None = None  # the budget and its spend, when the rules set one
+    allocation: AllocationReport | None = None  # a bandit's weights, and per weight period
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +221,7 @@ class Report:
             "business": None if self.business is None else self.business.to_dict(),
             "next_look": self.next_look,
             "budget": None if self.budget is None else self.budget.to_dict(),
+            "allocation": None if self.allocation is None else self.allocation.to_dict(),
             "arms": [arm.to_dict() for arm in self.arms],
             "segments": [segment.to_dict() for segment in self.segments],
             "channels": [channel.to_dict() for channel in self.channels],
@@ -352,6 +356,11 @@ class ReportInput:
     # Whether to split by channel when the counts carry channels: False for readers that
     # show none of it (the board), as channels multiply the analyses by up to 35.
     channels: bool = True
+    # A bandit's daily counts from its first day (``first_day``) to ``today`` (date
+    # ordinals, the site's local days): its analysis and SRM go per weight period.
+    daily: DailyCounts | None = None
+    first_day: int | None = None
+    today: int | None = None
 
 
 @dataclass(slots=True)
@@ -510,8 +519,18 @@ def _assemble(
         )
     )
 
-    if not item.source.weights_known:
+    source = item.source
+    allocation = None
+    if experiment.allocation == "bandit":
+        allocation = allocation_report(
+            experiment, state, source.today, source.daily, source.first_day
+        )
+    if not source.weights_known:
         srm = _srm_neutral(visitors, WEIGHTS_UNKNOWN)
+    elif state.weights and experiment.allocation == "bandit":
+        # Changing weights: exposures match the weights of the period they came in.
+        periods = None if allocation is None else allocation.periods
+        srm = _srm_neutral(visitors, PER_PERIOD) if periods is None else periods.srm
     else:
         srm = srm_check(visitors, [arm.weight for arm in arms])
     results = analyses[0]
@@ -538,6 +557,8 @@ def _assemble(
         reasons.append("no exposures yet")
     if srm.flagged:
         split = "/".join(f"{arm.weight:g}" for arm in arms)
+        if allocation is not None and state.weights:
+            split = "bandit's per-period"
         reasons.append(
             f"sample ratio mismatch: exposures {'/'.join(map(str, visitors))} against a "
             f"{split} split (p = {srm.p_value:.2g}); find what loses or duplicates "
@@ -582,6 +603,7 @@ def _assemble(
         channels=channel_reports,
         channel_segments=cell_reports,
         budget=budget_use(experiment, spend),
+        allocation=allocation,
     )
 
 
@@ -602,11 +624,20 @@ async def _input(
     state = _state(await store.get_state(experiment.name), now)
     counts = await store.counts(experiment.name)
     revenue: bool | None = None
+    daily = first_day = today = None
     if ruleset is not None:
         goal = ruleset.goals.get(experiment.goal)
         if goal is not None and goal.value_header is not None:
             revenue = True
-    return ReportInput(experiment, counts, state, revenue)
+        if experiment.allocation == "bandit":
+            zone = ruleset.site.timezone
+            today = local_day(now, zone)
+            first_day = min(local_day(state.started, zone), today)
+            if state.weights:  # before any weight change the pooled analysis is the same
+                daily = await store.daily(experiment.name, first_day, today)
+    return ReportInput(
+        experiment, counts, state, revenue, daily=daily, first_day=first_day, today=today
+    )
 
 
 async def build_report(

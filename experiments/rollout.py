@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Literal
 
 from daypart.experiments.errors import ExperimentMisuse, InvalidTransition, StateConflict
-from daypart.experiments.state import RolloutState
+from daypart.experiments.state import RolloutState, WeightPeriod
 from daypart.experiments.store.base import Store
 from daypart.rules.localtime import Clock
 from daypart.rules.model import Experiment
@@ -168,6 +169,37 @@ class Rollouts:
                 },
             )
         return written
+
+    async def set_weights(
+        self,
+        experiment: Experiment,
+        expected: RolloutState,
+        weights: tuple[WeightPeriod, ...],
+        *,
+        reason: str,
+        numbers: Mapping[str, object],
+    ) -> RolloutState | None:
+        """Store a bandit's weight periods (``experiments.bandit``) with an audit entry
+        ("weights"); None when the state changed meanwhile (nothing written)."""
+        updated = replace(expected, version=expected.version + 1, weights=weights)
+        written = await self.store.set_state(
+            experiment.name, updated.to_dict(), expected_version=expected.version
+        )
+        if not written:
+            return None
+        await self.store.append_audit(
+            experiment.name,
+            {
+                "time": f"{self.clock():.3f}",
+                "actor": "evaluator",
+                "action": "weights",
+                "reason": reason,
+                "from": json.dumps(expected.to_dict(), sort_keys=True),
+                "to": json.dumps(updated.to_dict(), sort_keys=True),
+                "numbers": json.dumps(dict(numbers), sort_keys=True, default=str),
+            },
+        )
+        return updated
 
     async def ensure_started(self, experiment: Experiment) -> RolloutState:
         """Write the initial state (stage 0, running, since now) if there is none, so the

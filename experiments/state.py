@@ -11,6 +11,42 @@ STATUSES: tuple[Status, ...] = ("running", "paused", "rolled_back", "completed")
 
 
 @dataclass(frozen=True, slots=True)
+class WeightPeriod:
+    """Weights a bandit gives new visitors from local day ``day`` on (until the next
+    period's day). Set by the evaluator at a gate look, for the next whole local day, so
+    every day of the daily counts has one set of weights (``experiments.bandit``)."""
+
+    day: int  # the site's local date (``date.toordinal()``) the weights start on
+    since: float  # that day's local midnight, epoch seconds
+    weights: tuple[tuple[str, float], ...]  # (arm, share of new visitors), the rules' order
+    prob_best: tuple[tuple[str, float], ...] = ()  # what the weights were derived from
+    decided: float = 0.0  # when the evaluator computed them, epoch seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "since": self.since,
+            "weights": dict(self.weights),
+            "prob_best": dict(self.prob_best),
+            "decided": self.decided,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WeightPeriod:
+        weights = data.get("weights")
+        if not isinstance(weights, Mapping) or not weights:
+            raise ValueError(f"a weight period needs weights per arm, got {weights!r}")
+        prob_best = data.get("prob_best") or {}
+        return cls(
+            day=int(data["day"]),
+            since=float(data.get("since", 0.0)),
+            weights=tuple((str(arm), float(w)) for arm, w in weights.items()),
+            prob_best=tuple((str(arm), float(p)) for arm, p in prob_best.items()),
+            decided=float(data.get("decided", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RolloutState:
     """``running``: visitors enter per the current stage. ``paused``: no one new enters;
     visitors already in keep their arm and their conversions count. ``rolled_back``:
@@ -24,6 +60,8 @@ class RolloutState:
     version: int = 0  # bumped by every write; the store compares it (compare-and-set)
     checked: int = 0  # whole periods of this stage the gates have already decided on
     started: float = 0.0  # when the experiment first ran (its first state), epoch seconds
+    # A bandit's weight periods, oldest first; none: the rules' fixed weights throughout.
+    weights: tuple[WeightPeriod, ...] = ()
 
     @property
     def enrolling(self) -> bool:
@@ -34,7 +72,12 @@ class RolloutState:
         return self.status in ("running", "paused")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.weights:
+            data["weights"] = [period.to_dict() for period in self.weights]
+        else:
+            del data["weights"]  # states without a bandit read as they always did
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RolloutState:
@@ -51,6 +94,7 @@ class RolloutState:
             checked=int(data.get("checked", 0)),
             # States written before ``started`` existed: the current stage's start.
             started=float(data.get("started", data.get("since", 0.0))),
+            weights=tuple(WeightPeriod.from_dict(period) for period in data.get("weights") or ()),
         )
 
     def next(self, **changes: Any) -> RolloutState:

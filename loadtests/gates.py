@@ -10,6 +10,8 @@ a fake clock) and reports, per base rate:
   most 5%.
 - A/B (+20% relative uplift): the share that ship the better arm; target at least 80%;
   and the median number of visitors shown the worse arm.
+- The same with bandit allocation (``allocation: bandit``, ``--bandit-runs`` runs per
+  scenario): at the same error rates, it should show fewer visitors the worse arm.
 
 By default each simulated hour's counts are drawn (``--path counts``): the same store,
 evaluator and gates as the ``requests`` path, which sends every visitor through the
@@ -36,6 +38,7 @@ from typing import Any, Literal
 
 from daypart.middleware.tools.simulate import SimulationConfig, simulate
 from daypart.rules import EXAMPLES_DIR
+from daypart.rules.model import Allocation
 
 TRAVEL = EXAMPLES_DIR / "travel.yaml"
 UPLIFT = 0.20
@@ -53,6 +56,7 @@ class Run:
     visitors_per_day: int
     days: int
     path: Literal["requests", "counts"]
+    allocation: Literal["fixed", "bandit"] = "fixed"
 
 
 def one(run: Run) -> dict[str, Any]:
@@ -65,9 +69,11 @@ def one(run: Run) -> dict[str, Any]:
         max_days=run.days,
         seed=run.seed,
         path=run.path,
+        allocation=run.allocation,
     )
     result = asyncio.run(simulate(config))
     return {
+        "allocation": run.allocation,
         "base_rate": run.base_rate,
         "uplift": run.uplift,
         "seed": run.seed,
@@ -111,6 +117,9 @@ def summarise(results: list[dict[str, Any]], control: str) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200, help="per scenario (A/A and A/B)")
+    parser.add_argument(
+        "--bandit-runs", type=int, default=100, help="per scenario with bandit allocation (0: none)"
+    )
     parser.add_argument("--rules", type=Path, default=TRAVEL)
     parser.add_argument("--experiment", default="evening-offer")
     parser.add_argument(
@@ -124,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base_rates = [float(rate) for rate in args.base_rates.split(",")]
     started = time.perf_counter()
+    counts: dict[Allocation, int] = {"fixed": args.runs, "bandit": args.bandit_runs}
     runs = [
         Run(
             base_rate,
@@ -134,27 +144,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.visitors_per_day,
             args.days,
             args.path,
+            allocation,
         )
+        for allocation, count in counts.items()
         for base_rate in base_rates
         for uplift in (0.0, UPLIFT)
-        for seed in range(1, args.runs + 1)
+        for seed in range(1, count + 1)
     ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one, runs, chunksize=4))
     control = _control_arm(args.rules, args.experiment)
-    table = {
-        f"{base_rate:g}": {
-            scenario: summarise(
-                [r for r in results if r["base_rate"] == base_rate and r["uplift"] == uplift],
-                control,
-            )
-            for scenario, uplift in (("aa", 0.0), ("ab", UPLIFT))
+    tables = {
+        allocation: {
+            f"{base_rate:g}": {
+                scenario: summarise(
+                    [
+                        r
+                        for r in results
+                        if r["base_rate"] == base_rate
+                        and r["uplift"] == uplift
+                        and r["allocation"] == allocation
+                    ],
+                    control,
+                )
+                for scenario, uplift in (("aa", 0.0), ("ab", UPLIFT))
+            }
+            for base_rate in base_rates
         }
-        for base_rate in base_rates
+        for allocation, count in counts.items()
+        if count > 0
     }
+    table = tables["fixed"]
     seconds = time.perf_counter() - started
     if args.json:
-        print(json.dumps({"base_rates": table, "path": args.path, "seconds": seconds}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "base_rates": table,
+                    "bandit": tables.get("bandit"),
+                    "path": args.path,
+                    "seconds": seconds,
+                },
+                indent=2,
+            )
+        )
         return 0
     print(
         f"{args.runs} A/A and {args.runs} A/B (+{UPLIFT:.0%}) runs per base rate "
@@ -180,6 +213,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{ab_share:.1%} of {ab['runs']} (target ≥ 80%: {verdict_ab}); median visitors "
             f"on the worse arm {ab['median_worse_arm_visitors']:,.0f}"
         )
+    bandit = tables.get("bandit")
+    if bandit is not None:
+        print(f"\nwith allocation: bandit ({args.bandit_runs} A/A and A/B runs per base rate)")
+        for base_rate, scenarios in bandit.items():
+            aa, ab = scenarios["aa"], scenarios["ab"]
+            print(f"\nbase rate {float(base_rate):.0%}{'':<22} {'A/A':>10} {'A/B +20%':>10}")
+            for key in aa:
+                if key == "runs":
+                    continue
+                print(f"{key:<34} {_fmt(key, aa[key]):>10} {_fmt(key, ab[key]):>10}")
+        print()
+        for base_rate, scenarios in bandit.items():
+            aa, ab = scenarios["aa"], scenarios["ab"]
+            fixed_worse = table[base_rate]["ab"]["median_worse_arm_visitors"]
+            worse = ab["median_worse_arm_visitors"]
+            verdict = (
+                "met"
+                if aa["shipped_treatment"] <= AA_TARGET and worse < fixed_worse
+                else ("MISSED")
+            )
+            print(
+                f"base rate {float(base_rate):.0%}, bandit: A/A ships a non-control arm in "
+                f"{aa['shipped_treatment']:.1%} of {aa['runs']} runs, +20% ships the better arm "
+                f"in {ab['shipped_treatment']:.1%}; median visitors on the worse arm "
+                f"{worse:,.0f} against {fixed_worse:,.0f} with the fixed split "
+                f"(fewer at A/A ≤ 5%: {verdict})"
+            )
     print(f"({seconds:.0f} s)")
     return 0
 

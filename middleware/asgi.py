@@ -278,6 +278,7 @@ class AdaptiveMiddleware:
                         context,
                         segment,
                         channel,
+                        rules.site_day(epoch),
                     )
                     variant = rules.variants.get(served)
             # Positional arguments: this runs on most requests (see the field order).

@@ -51,6 +51,7 @@ def decide(
         context,
         decision.segment,
         decision.channel,
+        rules.site_day(decision.epoch),
     )
     decision.arm = assignment.arm
     decision.variant = assignment.variant

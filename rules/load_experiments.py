@@ -8,8 +8,11 @@ from dataclasses import replace
 from daypart.rules.load_conditions import read_audience
 from daypart.rules.model import (
     ADVANCE,
+    ALLOCATIONS,
+    DEFAULT_MIN_SHARE,
     GROW,
     SHIP,
+    Allocation,
     Arm,
     Budget,
     Experiment,
@@ -23,7 +26,18 @@ from daypart.rules.parse_time import DURATION_EXPECTED, parse_duration
 from daypart.rules.reading import Reader, Reference, found, once_per_node, one_of, shown
 from daypart.rules.yaml_source import Map, Scalar, Seq, YNode
 
-EXPERIMENT_KEYS = ("arms", "control", "goal", "salt", "rollout", "gates", "budget", "on_budget")
+EXPERIMENT_KEYS = (
+    "arms",
+    "control",
+    "goal",
+    "salt",
+    "rollout",
+    "gates",
+    "budget",
+    "on_budget",
+    "allocation",
+    "min_share",
+)
 ARM_KEYS = ("variant", "weight")
 STAGE_KEYS = ("traffic", "audience")
 GATES_KEYS = (
@@ -114,6 +128,7 @@ def _experiment(r: Reader, key: Scalar, node: YNode, refs: list[Reference]) -> E
     if gates_node is not None:
         gates = _gates(r, gates_node)
     budget = _budget(r, mapping)
+    allocation, min_share = _allocation(r, mapping, len(arms) if arms else 0)
     if len(r.problems) > before or not arms or goal is None or rollout is None or gates is None:
         return None
     return Experiment(
@@ -125,7 +140,54 @@ def _experiment(r: Reader, key: Scalar, node: YNode, refs: list[Reference]) -> E
         gates=gates,
         location=r.location(key),
         budget=budget,
+        allocation=allocation,
+        min_share=min_share,
     )
+
+
+_MIN_SHARE_EXPECTED = "a share such as 10% or 0.1, above 0"
+
+
+def _allocation(r: Reader, experiment: Map, arms: int) -> tuple[Allocation, float]:
+    """``allocation: fixed | bandit`` and, for a bandit, ``min_share`` (0 < it ≤ 1/arms:
+    every arm can keep it at once)."""
+    allocation: Allocation = "fixed"
+    node, share_node = experiment.get("allocation"), experiment.get("min_share")
+    if node is not None:
+        text = r.text(node, "fixed or bandit")
+        if text is not None and text not in ALLOCATIONS:
+            r.error(
+                node, f"unknown allocation '{shown(text)}'; expected one of {one_of(ALLOCATIONS)}"
+            )
+        elif text == "bandit":
+            allocation = "bandit"
+    min_share = DEFAULT_MIN_SHARE
+    if share_node is None:
+        return allocation, min(min_share, 1.0 / arms) if arms else min_share
+    if allocation != "bandit":
+        if node is None or (allocation == "fixed" and r.text(node) == "fixed"):
+            r.error(
+                share_node,
+                "found min_share without allocation: bandit; a fixed split keeps the arms' weights",
+            )
+        return allocation, min_share
+    if not isinstance(share_node, Scalar) or isinstance(share_node.value, bool):
+        r.error(share_node, f"expected {_MIN_SHARE_EXPECTED}, found {found(share_node)}")
+        return allocation, min_share
+    share = share_value(share_node.text)
+    if share is None or share <= 0:
+        r.error(
+            share_node, f"invalid min_share '{share_node.text}'; expected {_MIN_SHARE_EXPECTED}"
+        )
+        return allocation, min_share
+    if arms and share > 1.0 / arms + 1e-12:
+        r.error(
+            share_node,
+            f"min_share {_percent(share)} is more than {arms} arms can each keep; expected at "
+            f"most {_percent(1.0 / arms)} (1/{arms})",
+        )
+        return allocation, min_share
+    return allocation, share
 
 
 def _budget(r: Reader, experiment: Map) -> Budget | None:

@@ -217,6 +217,9 @@ class Gates:
 
 Unit = Literal["conversions", "revenue"]
 OnBudget = Literal["pause", "rollback"]
+Allocation = Literal["fixed", "bandit"]
+ALLOCATIONS: tuple[Allocation, ...] = ("fixed", "bandit")
+DEFAULT_MIN_SHARE = 0.10  # the least share of new visitors a bandit gives any arm
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +243,10 @@ class Experiment:
     gates: Gates = field(default_factory=Gates)
     location: Location | None = None
     budget: Budget | None = None
+    # ``bandit``: new visitors split by weights the evaluator recomputes at each gate look
+    # (stored in the rollout state), each arm keeping at least ``min_share``.
+    allocation: Allocation = "fixed"
+    min_share: float = DEFAULT_MIN_SHARE
 
     @property
     def control(self) -> Arm:

@@ -74,6 +74,27 @@ def budget_text(report: Mapping[str, Any]) -> str | None:
     return f"{text}; past it: {_e(budget.get('on_budget'))}"
 
 
+def weights_text(report: Mapping[str, Any]) -> str | None:
+    """``bandit: control 10%, offer 90% since Sat 03 Jan 00:00 UTC`` (HTML), or None for a
+    fixed split."""
+    allocation = report.get("allocation")
+    if not allocation:
+        return None
+    weights = allocation.get("weights") or {}
+    split = ", ".join(f"{_e(arm)} {_pct(share, 0)}" for arm, share in weights.items())
+    since = allocation.get("since")
+    text = f"bandit: {split}" + (
+        " (the rules' split, before the first look)"
+        if not isinstance(since, int | float)
+        else f" since {datetime.fromtimestamp(since, UTC).strftime('%a %d %b %H:%M UTC')}"
+    )
+    upcoming = allocation.get("next_weights")
+    if upcoming:
+        nxt = ", ".join(f"{_e(arm)} {_pct(share, 0)}" for arm, share in upcoming.items())
+        text += f"; from the next day {nxt}"
+    return text
+
+
 def _when(epoch: object, now: float) -> str:
     if not isinstance(epoch, int | float):
         return "–"
@@ -109,6 +130,7 @@ def _card(prefix: str, report: Mapping[str, Any], now: float) -> str:
     if spent_revenue is not None:
         spent += f" ({money(spent_revenue)} in revenue)"
     budget = budget_text(report)
+    split = weights_text(report)
     warnings = [str(r) for r in report.get("data_quality", [])]
     if (report.get("srm") or {}).get("flagged"):
         warnings += [str(r) for r in report.get("reasons", []) if "sample ratio" in str(r)]
@@ -128,6 +150,7 @@ def _card(prefix: str, report: Mapping[str, Any], now: float) -> str:
         f"</dd><dt>if shipped</dt><dd>{gain}</dd>"
         f"<dt>spent so far</dt><dd>{spent}</dd>"
         + (f"<dt>budget</dt><dd>{budget}</dd>" if budget else "")
+        + (f"<dt>new visitors</dt><dd>{split}</dd>" if split else "")
         + "</dl>"
         + (f"<ul class='notes'>{note_list}</ul>" if note_list else "")
         + "</section>"
@@ -197,6 +220,9 @@ def business_block(report: Mapping[str, Any]) -> str:
     budget = budget_text(report)
     if budget:
         rows.append(("budget", budget))
+    split = weights_text(report)
+    if split:
+        rows.append(("new visitors", split))
     if projection:
         rows += [
             (

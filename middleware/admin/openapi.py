@@ -61,7 +61,26 @@ SCHEMAS: dict[str, Any] = {
             "version": {"type": "integer", "minimum": 0},
             "checked": {"type": "integer", "minimum": 0},
             "started": {"type": "number"},
-        }
+            "weights": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "day": {"type": "integer"},
+                        "since": {"type": "number"},
+                        "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "prob_best": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                        "decided": {"type": "number"},
+                    }
+                ),
+                "description": "a bandit's weight periods, oldest first: from local day "
+                "`day` (a date ordinal; `since` its midnight) new visitors split by `weights`, "
+                "derived at a gate look (`decided`) from `prob_best`; absent for a fixed split",
+            },
+        },
+        optional=("weights",),
     ),
     "Arm": _object(
         {
@@ -164,6 +183,41 @@ SCHEMAS: dict[str, Any] = {
                 "description": "the experiment's budget and its spend so far, in its unit "
                 "(expected conversions or revenue given up on arms that may be worse); "
                 "null without a budget",
+            },
+            "allocation": {
+                "oneOf": [
+                    {"type": "null"},
+                    _object(
+                        {
+                            "allocation": {"enum": ["bandit"]},
+                            "min_share": {"type": "number"},
+                            "weights": {
+                                "type": "object",
+                                "additionalProperties": {"type": "number"},
+                            },
+                            "since": NUMBER_OR_NULL,
+                            "prob_best": {
+                                "type": "object",
+                                "additionalProperties": {"type": "number"},
+                            },
+                            "next_weights": {
+                                "oneOf": [
+                                    {"type": "null"},
+                                    {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "number"},
+                                    },
+                                ]
+                            },
+                            "periods": {"oneOf": [{"type": "null"}, {"type": "object"}]},
+                        }
+                    ),
+                ],
+                "description": "a bandit's weights for new visitors (since: when they began, "
+                "epoch seconds; null before the first look), the P(best) they came from, "
+                "those set for the next local day, and the analysis per weight period "
+                "(each period's counts and sample-ratio check, the stratified rates and "
+                "uplift); null for a fixed split",
             },
             "arms": {"type": "array", "items": _ref("Arm")},
             "segments": {

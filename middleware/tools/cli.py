@@ -214,6 +214,7 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         truth=None if args.truth is None else Path(args.truth),
         path=args.path,
+        allocation=args.allocation,
     )
     try:
         result = asyncio.run(simulate(config))
@@ -323,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="requests",
         help="requests: every visitor through the middleware; counts: each hour's counts "
         "drawn, same store, evaluator and gates (much faster)",
+    )
+    simulate.add_argument(
+        "--allocation",
+        choices=("fixed", "bandit"),
+        help="split new visitors by the rules' weights or by a bandit's (default: the rules')",
     )
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(run=_simulate)

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from daypart.experiments.bandit import weights_on
 from daypart.experiments.bucketing import audience_matches
 from daypart.experiments.business import spend_of
 from daypart.experiments.errors import ExperimentMisuse
@@ -60,7 +61,16 @@ from daypart.rules.context import Context
 from daypart.rules.loader import load_rules
 from daypart.rules.localtime import LocalMinute
 from daypart.rules.matcher import Matcher
-from daypart.rules.model import Experiment, Gates, Goal, Rule, RuleSet, Site
+from daypart.rules.model import (
+    ALLOCATIONS,
+    Allocation,
+    Experiment,
+    Gates,
+    Goal,
+    Rule,
+    RuleSet,
+    Site,
+)
 
 AGENTS = {
     "mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -86,6 +96,7 @@ class SimulationConfig:
     gates: Gates | None = None  # override the rule file's gates (for tuning)
     truth: Path | None = None  # true rates per arm and segment (a file); else base × uplift
     path: Literal["requests", "counts"] = "requests"  # every visitor, or drawn counts
+    allocation: Allocation | None = None  # override the rule file's (fixed or bandit)
 
 
 @dataclass(slots=True)
@@ -224,6 +235,11 @@ def _setup(config: SimulationConfig) -> _Setup:
         raise ExperimentMisuse(f"unknown experiment {config.experiment!r}")
     if config.gates is not None:
         experiment = _with_gates(experiment, config.gates)
+        ruleset = _with_experiment(ruleset, experiment)
+    if config.allocation is not None and config.allocation != experiment.allocation:
+        if config.allocation not in ALLOCATIONS:
+            raise ValueError(f"allocation {config.allocation!r}: expected fixed or bandit")
+        experiment = replace(experiment, allocation=config.allocation)
         ruleset = _with_experiment(ruleset, experiment)
     rule = _rule_for(ruleset, experiment.name)
     goal = ruleset.goals[experiment.goal]
@@ -506,8 +522,6 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
     rollouts = Rollouts(store)
     visitors = _Visitors(ruleset, rule, experiment, truth, config.channel_share, zone)
     arms = [arm.name for arm in experiment.arms]
-    weights = np.array([arm.weight for arm in experiment.arms], dtype=float)
-    weights /= weights.sum()
     result = SimulationResult(experiment.name, "undecided", 0.0, 0, true_rates=dict(truth.base))
     # A conversion's value, as the simulated site's header says (the requests path: _App).
     value_of: dict[str, float | None] = {
@@ -528,6 +542,8 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
             records: list[Record] = []
             moment = midnight + timedelta(hours=hour)
             local_day = moment.date().toordinal()
+            # The weights new visitors get today: the rules' split, or a bandit's.
+            weights = weights_on(experiment, state, local_day)
             for cell, count in arrivals.get(hour, ()):
                 result.visitors += count
                 if not cell.served:  # another rule serves them: never in the experiment
