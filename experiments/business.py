@@ -14,7 +14,8 @@ that); an audience stage (the call-centre channel) is projected at its own traff
 arm's visitors times its expected loss, ``E[max_j p_j − p_i]`` (the posterior expected
 regret), summed over arms, in conversions; in money, those conversions at the observed
 value per conversion. Early on it is mostly uncertainty; as evidence grows it converges to
-what the worse arms really cost.
+what the worse arms really cost. ``spend`` is that one computation; a ``budget`` in the
+rules caps it (the gates compare, ``gates.judge_budget``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daypart.experiments.stats import ArmResult, RevenueResult
+from daypart.experiments.stats import ArmCounts, ArmResult, RevenueResult, analyze
 from daypart.rules.model import Stage
 
 DAYS_PER_MONTH = 30.44
@@ -66,6 +67,38 @@ class BusinessCase:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What an experiment has given up so far on arms that may be worse."""
+
+    conversions: float
+    revenue: float | None  # None: the goal carries no values, or nothing converted yet
+
+    def of(self, unit: str) -> float | None:
+        """The spend in ``unit`` (``conversions`` or ``revenue``); None when unknown."""
+        return self.conversions if unit == "conversions" else self.revenue
+
+
+def spend(results: Sequence[ArmResult], revenue: float | None) -> Spend:
+    """Each arm's visitors times its expected loss, summed (the posterior expected regret),
+    in conversions; in money at the observed value per conversion. ``results``: the pooled
+    analysis per arm; ``revenue``: the goal's recorded value over every arm, None when the
+    goal carries no values."""
+    conversions = sum(r.visitors * r.expected_loss for r in results)
+    converted = sum(r.conversions for r in results)
+    money = None
+    if revenue is not None and converted > 0:
+        money = conversions * revenue / converted
+    return Spend(conversions, money)
+
+
+def spend_of(totals: Sequence[ArmCounts], values: bool) -> Spend:
+    """``spend`` from the pooled counts per arm (the evaluator's input); ``values``: whether
+    the goal carries values (the report's rule: a value header, or values recorded)."""
+    results = analyze([t.pair for t in totals], control=0)
+    return spend(results, sum(t.revenue for t in totals) if values else None)
+
+
 def _beta_moments(result: ArmResult) -> tuple[float, float]:
     a = 1.0 + result.conversions
     b = 1.0 + result.visitors - result.conversions
@@ -84,12 +117,7 @@ def business_case(
     visitors = sum(r.visitors for r in results)
     days = max((now - started) / DAY, 0.0)
     per_day = visitors / max(days, 1.0)
-    spent = sum(r.visitors * r.expected_loss for r in results)
-    converted = sum(r.conversions for r in results)
-    revenue_total = sum(r.revenue for r in revenues) if revenues else 0.0
-    spent_revenue = None
-    if revenues is not None and converted > 0:
-        spent_revenue = spent * revenue_total / converted
+    spent = spend(results, None if revenues is None else sum(r.revenue for r in revenues))
     projection = None
     if visitors > 0 and len(results) > 1:
         leader = max(range(len(results)), key=lambda i: results[i].prob_best)
@@ -99,7 +127,7 @@ def business_case(
                 share = stage.traffic
             monthly = per_day * DAYS_PER_MONTH / share
             projection = project(results, revenues, names, leader, monthly)
-    return BusinessCase(days, per_day, projection, spent, spent_revenue)
+    return BusinessCase(days, per_day, projection, spent.conversions, spent.revenue)
 
 
 def project(

@@ -1,5 +1,6 @@
 """The periodic evaluator: one worker at a time (a store lock with expiry) reads the counts,
-asks the gates, and moves rollouts through ``Rollouts`` (compare-and-set + audit log)."""
+asks the gates (with the spend, when the experiment has a budget), and moves rollouts
+through ``Rollouts`` (compare-and-set + audit log)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from daypart.experiments.business import spend_of
 from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.errors import ExperimentError
 from daypart.experiments.gates import GateDecision, evaluate_gates
@@ -64,8 +66,16 @@ class Evaluator:
                     "; ".join(warnings),
                 )
             totals = arm_totals(counts, names, experiment.goal)
+            spend = None
+            if experiment.budget is not None:
+                goal = ruleset.goals.get(experiment.goal)
+                # Whether the goal carries values: the report's rule, so both say the same.
+                values = (goal is not None and goal.value_header is not None) or any(
+                    t.revenue_sq > 0 for t in totals
+                )
+                spend = spend_of(totals, values)
             decision = evaluate_gates(
-                experiment, state, [t.pair for t in totals], self.clock(), warnings
+                experiment, state, [t.pair for t in totals], self.clock(), warnings, spend=spend
             )
             applied = False
             if decision.verdict == "hold" and decision.look is not None:

@@ -19,8 +19,8 @@ evidence (``gates.judge_evidence``), so the board and the evaluator cannot disag
 
 - ``grey``: nothing to judge — the experiment is paused, rolled back or completed, or has
   no exposures yet;
-- ``red``: do not trust or do not keep — the sample ratio is off (SRM flagged), or the
-  evidence meets the rollback gate;
+- ``red``: do not trust or do not keep — the sample ratio is off (SRM flagged), the
+  evidence meets the rollback gate, or the spend is past the budget;
 - ``green``: the evidence meets the advance gate — even if the stage has not yet run its
   minimum time, which ``gate`` and ``reasons`` then say (the evaluator acts at the next
   whole period of the stage);
@@ -43,9 +43,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from daypart.experiments.business import BusinessCase, business_case
+from daypart.experiments.business import BusinessCase, Spend, business_case
 from daypart.experiments.data_quality import split_consistent
-from daypart.experiments.gates import GateDecision, evaluate_gates, next_look
+from daypart.experiments.gates import (
+    BudgetUse,
+    GateDecision,
+    budget_use,
+    evaluate_gates,
+    next_look,
+)
 from daypart.experiments.holdout import HOLDOUT_PREFIX
 from daypart.experiments.pooling import (
     arm_totals,
@@ -181,6 +187,7 @@ class Report:
     # devices and dayparts; and per device × daypart × channel.
     channels: tuple[ChannelReport, ...] = ()
     channel_segments: tuple[SegmentReport, ...] = ()
+    budget: BudgetUse | None = None  # the budget and its spend, when the rules set one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -210,6 +217,7 @@ class Report:
             "data_quality": list(self.data_quality),
             "business": None if self.business is None else self.business.to_dict(),
             "next_look": self.next_look,
+            "budget": None if self.budget is None else self.budget.to_dict(),
             "arms": [arm.to_dict() for arm in self.arms],
             "segments": [segment.to_dict() for segment in self.segments],
             "channels": [channel.to_dict() for channel in self.channels],
@@ -321,7 +329,11 @@ def light_of(gate: GateDecision, srm: SrmResult, visitors: int) -> str:
     evidence = gate.evidence
     if evidence is None or visitors == 0:
         return "grey"  # not running, or nothing to judge
-    if srm.flagged or evidence.verdict in ("rollback", "inconsistent_data"):
+    if (
+        srm.flagged
+        or gate.verdict == "pause"
+        or evidence.verdict in ("rollback", "inconsistent_data")
+    ):
         return "red"
     if evidence.verdict == "advance":
         return "green"
@@ -502,9 +514,23 @@ def _assemble(
         srm = _srm_neutral(visitors, WEIGHTS_UNKNOWN)
     else:
         srm = srm_check(visitors, [arm.weight for arm in arms])
+    results = analyses[0]
+    business = business_case(
+        results,
+        pooled_revenue,
+        names,
+        experiment.rollout[min(state.stage, len(experiment.rollout) - 1)]
+        if experiment.rollout
+        else None,
+        state.started,
+        now,
+    )
+    spend = Spend(business.spent_conversions, business.spent_revenue)
     # Exactly the evaluator's call (its analysis is the pooled one just computed, so it
     # comes from the cache).
-    gate = evaluate_gates(experiment, state, [t.pair for t in item.pooled], now, item.data_warnings)
+    gate = evaluate_gates(
+        experiment, state, [t.pair for t in item.pooled], now, item.data_warnings, spend=spend
+    )
 
     if state.status != "running":
         reasons.append(f"experiment is {state.status.replace('_', ' ')}")
@@ -529,7 +555,6 @@ def _assemble(
             f"revenue per visitor needs at least {MIN_CONVERSIONS} conversions in every arm"
         )
 
-    results = analyses[0]
     best_arm: str | None = None
     best_beat: float | None = None
     if total_visitors > 0:
@@ -552,19 +577,11 @@ def _assemble(
         best_prob_beat_control=best_beat,
         revenue=bool(pooled_revenue),
         data_quality=item.data_warnings,
-        business=business_case(
-            results,
-            pooled_revenue,
-            names,
-            experiment.rollout[min(state.stage, len(experiment.rollout) - 1)]
-            if experiment.rollout
-            else None,
-            state.started,
-            now,
-        ),
+        business=business,
         next_look=next_look(experiment, state),
         channels=channel_reports,
         channel_segments=cell_reports,
+        budget=budget_use(experiment, spend),
     )
 
 

@@ -1,17 +1,21 @@
-"""``make simulate``: how often do the rollout gates ship a loser, and how often a winner?
+"""``make simulate``: how often do the rollout gates ship a loser, and how often a winner —
+at a shop's 3% conversion rate and at 10%?
 
 Bayesian gates checked again and again (continuous monitoring) can ship an arm that is no
-better than control. This drives hundreds of simulated experiments — synthetic visitors
-through the real middleware, recorder, memory store and evaluator on a fake clock (see
-``daypart.middleware.tools.simulate``) — and reports:
+better than control. This drives simulated experiments through ``daypart simulate``'s
+machinery (``daypart.middleware.tools.simulate``: the real store, evaluator and gates on
+a fake clock) and reports, per base rate:
 
-- A/A (no true difference): the share of experiments that ship a non-control arm;
-  target at most 5% with the example gates.
-- A/B (+20% relative uplift at a 10% base rate): the share that ship the better arm;
-  target at least 80%; and the median number of visitors shown the worse arm.
+- A/A (no true difference): the share of runs that ship a non-control arm; target at
+  most 5%.
+- A/B (+20% relative uplift): the share that ship the better arm; target at least 80%;
+  and the median number of visitors shown the worse arm.
 
-Runs are spread over the machine's cores; every run has its own seed, so the figures
-are reproducible.
+By default each simulated hour's counts are drawn (``--path counts``): the same store,
+evaluator and gates as the ``requests`` path, which sends every visitor through the
+middleware and is some 30x slower. ``--path requests`` runs that path instead, which is
+how the two were compared (docs/benchmarks.md). Runs are spread over the machine's
+cores; every run has its own seed, so the figures are reproducible.
 """
 
 from __future__ import annotations
@@ -28,36 +32,43 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from daypart.middleware.tools.simulate import SimulationConfig, simulate
 from daypart.rules import EXAMPLES_DIR
 
 TRAVEL = EXAMPLES_DIR / "travel.yaml"
+UPLIFT = 0.20
+AA_TARGET = 0.05
+AB_TARGET = 0.80
 
 
 @dataclass(frozen=True, slots=True)
 class Run:
+    base_rate: float
     uplift: float
     seed: int
     rules: Path
     experiment: str
     visitors_per_day: int
     days: int
+    path: Literal["requests", "counts"]
 
 
 def one(run: Run) -> dict[str, Any]:
     config = SimulationConfig(
         rules=run.rules,
         experiment=run.experiment,
-        base_rate=0.10,
+        base_rate=run.base_rate,
         uplift=run.uplift,
         visitors_per_day=run.visitors_per_day,
         max_days=run.days,
         seed=run.seed,
+        path=run.path,
     )
     result = asyncio.run(simulate(config))
     return {
+        "base_rate": run.base_rate,
         "uplift": run.uplift,
         "seed": run.seed,
         "outcome": result.outcome,
@@ -65,6 +76,7 @@ def one(run: Run) -> dict[str, Any]:
         "days": result.days,
         "worse_arm_exposures": result.worse_arm_exposures(),
         "exposures": result.exposures,
+        "spent_conversions": result.spent_conversions,
     }
 
 
@@ -77,18 +89,22 @@ def summarise(results: list[dict[str, Any]], control: str) -> dict[str, Any]:
         else r["outcome"]
         for r in results
     )
-    decided = [r["days"] for r in results if r["outcome"] != "undecided"]
+    decided = [r["days"] for r in results if r["outcome"] not in ("undecided", "paused")]
     return {
         "runs": len(results),
         "shipped_treatment": outcomes["shipped treatment"] / len(results),
-        "shipped_control": outcomes["shipped control"] / len(results),
         "rolled_back": outcomes["rolled_back"] / len(results),
+        "paused_by_budget": outcomes["paused"] / len(results),
         "undecided": outcomes["undecided"] / len(results),
         "median_days_to_decision": statistics.median(decided) if decided else None,
-        "median_worse_arm_visitors": statistics.median(r["worse_arm_exposures"] for r in results),
+        # A/A has no worse arm: None, shown as –.
+        "median_worse_arm_visitors": statistics.median(r["worse_arm_exposures"] for r in results)
+        if any(r["uplift"] for r in results)
+        else None,
         "median_visitors_in_experiment": statistics.median(
             sum(r["exposures"].values()) for r in results
         ),
+        "median_spent_conversions": statistics.median(r["spent_conversions"] for r in results),
     }
 
 
@@ -97,45 +113,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200, help="per scenario (A/A and A/B)")
     parser.add_argument("--rules", type=Path, default=TRAVEL)
     parser.add_argument("--experiment", default="evening-offer")
-    parser.add_argument("--visitors-per-day", type=int, default=4000)
+    parser.add_argument(
+        "--base-rates", default="0.03,0.10", help="control's true rates, comma-separated"
+    )
+    parser.add_argument("--visitors-per-day", type=int, default=6000)
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--path", choices=("counts", "requests"), default="counts")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    base_rates = [float(rate) for rate in args.base_rates.split(",")]
     started = time.perf_counter()
     runs = [
-        Run(uplift, seed, args.rules, args.experiment, args.visitors_per_day, args.days)
-        for uplift in (0.0, 0.2)
+        Run(
+            base_rate,
+            uplift,
+            seed,
+            args.rules,
+            args.experiment,
+            args.visitors_per_day,
+            args.days,
+            args.path,
+        )
+        for base_rate in base_rates
+        for uplift in (0.0, UPLIFT)
         for seed in range(1, args.runs + 1)
     ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one, runs, chunksize=4))
     control = _control_arm(args.rules, args.experiment)
-    aa = summarise([r for r in results if r["uplift"] == 0.0], control)
-    ab = summarise([r for r in results if r["uplift"] == 0.2], control)
+    table = {
+        f"{base_rate:g}": {
+            scenario: summarise(
+                [r for r in results if r["base_rate"] == base_rate and r["uplift"] == uplift],
+                control,
+            )
+            for scenario, uplift in (("aa", 0.0), ("ab", UPLIFT))
+        }
+        for base_rate in base_rates
+    }
     seconds = time.perf_counter() - started
     if args.json:
-        print(json.dumps({"aa": aa, "ab": ab, "seconds": seconds}, indent=2))
-    else:
-        print(f"{args.runs} A/A and {args.runs} A/B experiments ({args.experiment}, base rate")
-        print(
-            f"10%, {args.visitors_per_day} visitors/day in the segment, at most {args.days} days)"
-        )
-        print(f"{'':<34} {'A/A':>10} {'A/B +20%':>10}")
+        print(json.dumps({"base_rates": table, "path": args.path, "seconds": seconds}, indent=2))
+        return 0
+    print(
+        f"{args.runs} A/A and {args.runs} A/B (+{UPLIFT:.0%}) runs per base rate "
+        f"({args.experiment} of {args.rules.name}, {args.visitors_per_day:,} visitors/day in "
+        f"the segment, at most {args.days} days, {args.path} path)"
+    )
+    for base_rate, scenarios in table.items():
+        aa, ab = scenarios["aa"], scenarios["ab"]
+        print(f"\nbase rate {float(base_rate):.0%}{'':<22} {'A/A':>10} {'A/B +20%':>10}")
         for key in aa:
             if key == "runs":
                 continue
             print(f"{key:<34} {_fmt(key, aa[key]):>10} {_fmt(key, ab[key]):>10}")
-        verdict_aa = "met" if aa["shipped_treatment"] <= 0.05 else "MISSED"
-        verdict_ab = "met" if ab["shipped_treatment"] >= 0.80 else "MISSED"
+    print()
+    for base_rate, scenarios in table.items():
+        aa, ab = scenarios["aa"], scenarios["ab"]
         aa_share, ab_share = aa["shipped_treatment"], ab["shipped_treatment"]
-        print(f"\nA/A ships a non-control arm: {aa_share:.1%} (target ≤ 5%: {verdict_aa})")
-        print(f"A/B ships the better arm:    {ab_share:.1%} (target ≥ 80%: {verdict_ab})")
-        print(f"({seconds:.0f} s)")
+        verdict_aa = "met" if aa_share <= AA_TARGET else "MISSED"
+        verdict_ab = "met" if ab_share >= AB_TARGET else "MISSED"
+        print(
+            f"base rate {float(base_rate):.0%}: A/A ships a non-control arm in {aa_share:.1%} "
+            f"of {aa['runs']} runs (target ≤ 5%: {verdict_aa}); +20% ships the better arm in "
+            f"{ab_share:.1%} of {ab['runs']} (target ≥ 80%: {verdict_ab}); median visitors "
+            f"on the worse arm {ab['median_worse_arm_visitors']:,.0f}"
+        )
+    print(f"({seconds:.0f} s)")
     return 0
 
 
-SHARES = ("shipped_treatment", "shipped_control", "rolled_back", "undecided")
+SHARES = ("shipped_treatment", "rolled_back", "paused_by_budget", "undecided")
 
 
 def _fmt(key: str, value: Any) -> str:

@@ -3,19 +3,55 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from daypart.rules.load_conditions import read_audience
-from daypart.rules.model import Arm, Experiment, Gates, Stage
+from daypart.rules.model import (
+    ADVANCE,
+    GROW,
+    SHIP,
+    Arm,
+    Budget,
+    Experiment,
+    Gates,
+    OnBudget,
+    Stage,
+    Thresholds,
+    Unit,
+)
 from daypart.rules.parse_time import DURATION_EXPECTED, parse_duration
-from daypart.rules.reading import Reader, Reference, found, once_per_node, one_of
+from daypart.rules.reading import Reader, Reference, found, once_per_node, one_of, shown
 from daypart.rules.yaml_source import Map, Scalar, Seq, YNode
 
-EXPERIMENT_KEYS = ("arms", "control", "goal", "salt", "rollout", "gates")
+EXPERIMENT_KEYS = ("arms", "control", "goal", "salt", "rollout", "gates", "budget", "on_budget")
 ARM_KEYS = ("variant", "weight")
 STAGE_KEYS = ("traffic", "audience")
-GATES_KEYS = ("min_visitors_per_arm", "advance_when", "rollback_when", "min_stage_duration")
-ADVANCE_KEYS = ("prob_beat_control", "expected_loss_below")
+GATES_KEYS = (
+    "min_visitors_per_arm",
+    "grow_when",
+    "ship_when",
+    "advance_when",
+    "rollback_when",
+    "min_stage_duration",
+)
+# The thresholds each step accepts, and what a key left out defaults to.
+STEP_KEYS: dict[str, tuple[tuple[str, ...], Thresholds]] = {
+    "grow_when": (
+        ("prob_worse_than_control_below", "expected_relative_loss_below", "expected_loss_below"),
+        GROW,
+    ),
+    "ship_when": (
+        ("prob_beat_control", "expected_relative_loss_below", "expected_loss_below"),
+        SHIP,
+    ),
+    "advance_when": (
+        ("prob_beat_control", "expected_loss_below", "expected_relative_loss_below"),
+        ADVANCE,
+    ),
+}
 ROLLBACK_KEYS = ("prob_worse_than_control",)
+BUDGET_UNITS: tuple[Unit, ...] = ("conversions", "revenue")
+ON_BUDGET: tuple[OnBudget, ...] = ("pause", "rollback")
 
 _SHARE_EXPECTED = "a share above 0% and at most 100%, such as 5% or 0.05"
 HOLDOUT_EXPECTED = "a share from 0% to below 100%, such as 5% or 0.05 (0% holds nobody out)"
@@ -24,8 +60,11 @@ _FRACTION_EXPECTED = "a number between 0 and 1 (exclusive), such as {example}"
 _THRESHOLDS = {
     "prob_beat_control": ("probability", "0.95"),
     "prob_worse_than_control": ("probability", "0.95"),
+    "prob_worse_than_control_below": ("probability", "0.3"),
     "expected_loss_below": ("expected loss", "0.002"),
+    "expected_relative_loss_below": ("relative expected loss", "0.01"),
 }
+_BUDGET_EXPECTED = "{conversions: N} or {revenue: X}"
 
 
 def read_experiments(
@@ -74,6 +113,7 @@ def _experiment(r: Reader, key: Scalar, node: YNode, refs: list[Reference]) -> E
     gates_node = mapping.get("gates")
     if gates_node is not None:
         gates = _gates(r, gates_node)
+    budget = _budget(r, mapping)
     if len(r.problems) > before or not arms or goal is None or rollout is None or gates is None:
         return None
     return Experiment(
@@ -84,7 +124,51 @@ def _experiment(r: Reader, key: Scalar, node: YNode, refs: list[Reference]) -> E
         rollout=rollout,
         gates=gates,
         location=r.location(key),
+        budget=budget,
     )
+
+
+def _budget(r: Reader, experiment: Map) -> Budget | None:
+    """``budget: {conversions: N}`` or ``{revenue: X}``, and ``on_budget: pause|rollback``."""
+    node, on_node = experiment.get("budget"), experiment.get("on_budget")
+    on_budget: OnBudget = "pause"
+    if on_node is not None:
+        text = r.string(on_node, f"one of {one_of(ON_BUDGET)}")
+        if text is not None and text not in ON_BUDGET:
+            r.error(
+                on_node, f"unknown on_budget '{shown(text)}'; expected one of {one_of(ON_BUDGET)}"
+            )
+        elif text is not None:
+            on_budget = "rollback" if text == "rollback" else "pause"
+        if node is None:
+            r.error(
+                on_node, f"found on_budget without a budget; expected budget: {_BUDGET_EXPECTED}"
+            )
+    if node is None:
+        return None
+    if not isinstance(node, Map):
+        r.error(node, f"expected a budget such as {_BUDGET_EXPECTED}, found {found(node)}")
+        return None
+    mapping = node
+    before = len(r.problems)
+    r.keys(mapping, BUDGET_UNITS, "in budget")
+    given = [entry for entry in mapping if entry.name in BUDGET_UNITS]
+    if len(r.problems) > before:
+        return None
+    if len(given) != 1:
+        what = "an empty budget" if not given else "both conversions and revenue"
+        r.error(node, f"found {what}; expected exactly one of {_BUDGET_EXPECTED}")
+        return None
+    entry = given[0]
+    expected = f"a finite number above 0 ({entry.name} the experiment may give up)"
+    amount = r.number(entry.value, expected)
+    if amount is None:
+        return None
+    if not (amount > 0 and math.isfinite(amount)):
+        r.error(entry.value, f"invalid budget {_text(entry.value)}; expected {expected}")
+        return None
+    unit: Unit = "revenue" if entry.name == "revenue" else "conversions"
+    return Budget(unit, amount, on_budget, r.location(entry.key))
 
 
 @once_per_node
@@ -281,25 +365,28 @@ def _gates(r: Reader, node: YNode) -> Gates | None:
     visitors_node = mapping.get("min_visitors_per_arm")
     if visitors_node is not None:
         min_visitors = _positive_int(r, visitors_node) or min_visitors
-    advance = {
-        "prob_beat_control": defaults.advance_prob_beat_control,
-        "expected_loss_below": defaults.advance_expected_loss_below,
-    }
-    rollback = {"prob_worse_than_control": defaults.rollback_prob_worse_than_control}
-    for key, allowed, values in (
-        ("advance_when", ADVANCE_KEYS, advance),
-        ("rollback_when", ROLLBACK_KEYS, rollback),
-    ):
-        section = mapping.get(key)
-        if section is None:
-            continue
-        thresholds = r.mapping(section)
-        if thresholds is None:
-            continue
-        r.keys(thresholds, allowed, f"in {key}")
-        for entry in thresholds:
-            if entry.name in allowed:
-                values[entry.name] = _threshold(r, entry.name, entry.value) or values[entry.name]
+    steps = {key: _step(r, key, mapping.get(key)) for key in STEP_KEYS}
+    grow, ship = steps["grow_when"] or GROW, steps["ship_when"] or SHIP
+    advance_entry = mapping.entry("advance_when")
+    if advance_entry is not None:
+        # The older form: one gate for every step (growing and shipping alike).
+        newer = [key for key in ("grow_when", "ship_when") if mapping.entry(key) is not None]
+        if newer:
+            r.error(
+                advance_entry.key,
+                f"found advance_when with {' and '.join(newer)}; expected either advance_when "
+                "(one gate for every step) or grow_when and ship_when",
+            )
+        grow = ship = steps["advance_when"] or ADVANCE
+    rollback = defaults.rollback_prob_worse_than_control
+    rollback_node = mapping.get("rollback_when")
+    if rollback_node is not None:
+        thresholds = r.mapping(rollback_node)
+        if thresholds is not None:
+            r.keys(thresholds, ROLLBACK_KEYS, "in rollback_when")
+            for entry in thresholds:
+                if entry.name in ROLLBACK_KEYS:
+                    rollback = _threshold(r, entry.name, entry.value) or rollback
     min_stage_seconds = defaults.min_stage_seconds
     duration_node = mapping.get("min_stage_duration")
     if duration_node is not None:
@@ -309,11 +396,31 @@ def _gates(r: Reader, node: YNode) -> Gates | None:
         return None
     return Gates(
         min_visitors_per_arm=min_visitors,
-        advance_prob_beat_control=advance["prob_beat_control"],
-        advance_expected_loss_below=advance["expected_loss_below"],
-        rollback_prob_worse_than_control=rollback["prob_worse_than_control"],
+        grow=grow,
+        ship=ship,
+        rollback_prob_worse_than_control=rollback,
         min_stage_seconds=min_stage_seconds,
     )
+
+
+def _step(r: Reader, key: str, node: YNode | None) -> Thresholds | None:
+    """The thresholds of ``grow_when``, ``ship_when`` or ``advance_when``: each key given
+    replaces its default; None when the step is not in the file (or unreadable)."""
+    if node is None:
+        return None
+    allowed, defaults = STEP_KEYS[key]
+    thresholds = r.mapping(node)
+    if thresholds is None:
+        return None
+    if not len(thresholds):
+        r.error(node, f"found an empty {key}; expected one or more of {one_of(allowed)}")
+        return None
+    r.keys(thresholds, allowed, f"in {key}")
+    values = {name: getattr(defaults, name) for name in allowed}
+    for entry in thresholds:
+        if entry.name in allowed:
+            values[entry.name] = _threshold(r, entry.name, entry.value) or values[entry.name]
+    return replace(defaults, **values)
 
 
 def _text(node: YNode) -> str:

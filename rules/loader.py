@@ -18,7 +18,7 @@ from daypart.rules.errors import Problem, RulesError
 from daypart.rules.load_conditions import read_when
 from daypart.rules.load_definitions import read_daypart, read_goal, read_site, read_variant
 from daypart.rules.load_experiments import read_experiments, read_holdout
-from daypart.rules.model import Experiment, Rule, RuleSet, Site
+from daypart.rules.model import Experiment, Goal, Rule, RuleSet, Site
 from daypart.rules.reading import Reader, Reference, found, one_of, shown
 from daypart.rules.yaml_source import (
     MAX_FILE_BYTES,
@@ -150,6 +150,7 @@ class _Loader:
         rules = self._rules()
         self._check_references()
         self._check_experiment_rules(rules, experiments)
+        self._check_budgets(experiments, goals)
         if r.problems or version is None or site is None:
             return None
         return RuleSet(
@@ -312,4 +313,24 @@ class _Loader:
                     f"'{experiment.name}' has control arm '{control.name}' serving "
                     f"'{control.variant}'; expected serve: {control.variant} (what visitors "
                     "outside the experiment see)",
+                )
+
+    def _check_budgets(self, experiments: dict[str, Experiment], goals: dict[str, Goal]) -> None:
+        # Spend in money is the spend in conversions at the observed value per conversion:
+        # a goal that never carries a value would leave a revenue budget forever unreached.
+        for experiment in experiments.values():
+            budget, goal = experiment.budget, goals.get(experiment.goal)
+            if budget is None or budget.unit != "revenue" or goal is None:
+                continue
+            if goal.value_header is None and not goal.beacon and budget.location is not None:
+                where = budget.location
+                self.r.problems.append(
+                    Problem(
+                        where.file,
+                        where.line,
+                        where.column,
+                        f"a revenue budget needs goal '{goal.name}' to carry values; expected "
+                        "value_header on the goal (or a beacon goal, whose beacon sends the "
+                        "value), or budget: {conversions: N}",
+                    )
                 )

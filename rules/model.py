@@ -186,12 +186,48 @@ class Arm:
 
 
 @dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The evidence one step of a rollout needs (every threshold given must hold); None:
+    not asked for. The best treatment (highest probability to beat control) is judged."""
+
+    prob_beat_control: float | None = None  # at least this
+    prob_worse_than_control_below: float | None = None
+    expected_loss_below: float | None = None  # absolute: in conversion rate
+    # The expected loss as a share of control's rate: the same gate at any base rate.
+    expected_relative_loss_below: float | None = None
+
+
+# Stages are about risk, shipping is about evidence: a stage grows once the treatment is
+# unlikely to be worse at a small expected loss; the last step (to everyone) needs the
+# evidence that it is better. Tuned by ``make simulate`` (docs/design.md, The tuned gates).
+GROW = Thresholds(prob_worse_than_control_below=0.2, expected_relative_loss_below=0.05)
+SHIP = Thresholds(prob_beat_control=0.997, expected_relative_loss_below=0.01)
+# ``advance_when`` (one threshold for every step, the older form) without values.
+ADVANCE = Thresholds(prob_beat_control=0.95, expected_loss_below=0.001)
+
+
+@dataclass(frozen=True, slots=True)
 class Gates:
     min_visitors_per_arm: int = 300
-    advance_prob_beat_control: float = 0.95
-    advance_expected_loss_below: float = 0.001
+    grow: Thresholds = GROW  # to the next stage
+    ship: Thresholds = SHIP  # past the last stage: complete, the winner for everyone
     rollback_prob_worse_than_control: float = 0.95
     min_stage_seconds: float = 24 * 3600.0  # a stage should see every daypart once
+
+
+Unit = Literal["conversions", "revenue"]
+OnBudget = Literal["pause", "rollback"]
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What an experiment may spend: the expected conversions (or revenue) given up on
+    arms that may be worse. Past it the evaluator pauses or rolls back the experiment."""
+
+    unit: Unit
+    amount: float  # positive, finite
+    on_budget: OnBudget = "pause"
+    location: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +239,7 @@ class Experiment:
     rollout: tuple[Stage, ...] = (Stage(),)
     gates: Gates = field(default_factory=Gates)
     location: Location | None = None
+    budget: Budget | None = None
 
     @property
     def control(self) -> Arm:

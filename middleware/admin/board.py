@@ -16,7 +16,8 @@ from daypart.middleware.runtime import Runtime
 MEANINGS = {
     "green": "ready to grow: the evidence meets the advance gate",
     "amber": "learning: not conclusive yet",
-    "red": "stop and look: worse than control, a sample-ratio mismatch or inconsistent data",
+    "red": "stop and look: worse than control, a sample-ratio mismatch, inconsistent data "
+    "or over budget",
     "grey": "idle: paused, finished or no visitors yet",
 }
 
@@ -33,6 +34,7 @@ BOARD_STYLE = """<style>
 .notes{color:#444;font-size:.9rem;margin:.4rem 0 0;padding-left:1.1rem}
 .notes .warn{color:#a33}
 .money{font-variant-numeric:tabular-nums}
+.over{color:#a33}
 </style>"""
 
 
@@ -48,6 +50,28 @@ def _range(triple: Sequence[float] | None, unit: str = "") -> str:
         return "–"
     mean, low, high = triple
     return f"{money(mean, unit)} <small>({money(low, unit)} to {money(high, unit)})</small>"
+
+
+def budget_text(report: Mapping[str, Any]) -> str | None:
+    """``spent 41.2 of budget 400 conversions; past it: pause`` (HTML), or None without a
+    budget."""
+    budget = report.get("budget")
+    if not budget:
+        return None
+    unit, spent, amount = str(budget.get("unit")), budget.get("spent"), budget.get("amount")
+
+    def amount_of(value: object) -> str:
+        if not isinstance(value, int | float):
+            return "–"  # revenue before any value was recorded
+        if unit != "conversions":
+            return money(value)
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+    kind = "conversions" if unit == "conversions" else "in revenue"
+    text = f"spent {amount_of(spent)} of budget {amount_of(amount)} {kind}"
+    if budget.get("exceeded"):
+        return f"<b class='over'>{text}: over budget</b>, {_e(budget.get('on_budget'))}"
+    return f"{text}; past it: {_e(budget.get('on_budget'))}"
 
 
 def _when(epoch: object, now: float) -> str:
@@ -84,6 +108,7 @@ def _card(prefix: str, report: Mapping[str, Any], now: float) -> str:
     spent = f"{business.get('spent_conversions', 0.0):,.1f} conversions"
     if spent_revenue is not None:
         spent += f" ({money(spent_revenue)} in revenue)"
+    budget = budget_text(report)
     warnings = [str(r) for r in report.get("data_quality", [])]
     if (report.get("srm") or {}).get("flagged"):
         warnings += [str(r) for r in report.get("reasons", []) if "sample ratio" in str(r)]
@@ -101,7 +126,9 @@ def _card(prefix: str, report: Mapping[str, Any], now: float) -> str:
         f"<dt>visitors</dt><dd>{int(report.get('visitors', 0)):,}</dd>"
         f"<dt>running</dt><dd>{running}; next gate look {_when(report.get('next_look'), now)}"
         f"</dd><dt>if shipped</dt><dd>{gain}</dd>"
-        f"<dt>spent so far</dt><dd>{spent}</dd></dl>"
+        f"<dt>spent so far</dt><dd>{spent}</dd>"
+        + (f"<dt>budget</dt><dd>{budget}</dd>" if budget else "")
+        + "</dl>"
         + (f"<ul class='notes'>{note_list}</ul>" if note_list else "")
         + "</section>"
     )
@@ -167,6 +194,9 @@ def business_block(report: Mapping[str, Any]) -> str:
             ),
         ),
     ]
+    budget = budget_text(report)
+    if budget:
+        rows.append(("budget", budget))
     if projection:
         rows += [
             (

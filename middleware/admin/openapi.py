@@ -132,7 +132,7 @@ SCHEMAS: dict[str, Any] = {
             ),
             "gate": _object(
                 {
-                    "verdict": {"enum": ["advance", "rollback", "hold"]},
+                    "verdict": {"enum": ["advance", "rollback", "hold", "pause"]},
                     "reason": {"type": "string"},
                     "best_arm": STRING_OR_NULL,
                     "numbers": {"type": "object"},
@@ -148,6 +148,23 @@ SCHEMAS: dict[str, Any] = {
             "data_quality": {"type": "array", "items": {"type": "string"}},
             "business": {"oneOf": [{"type": "null"}, {"type": "object"}]},
             "next_look": NUMBER_OR_NULL,
+            "budget": {
+                "oneOf": [
+                    {"type": "null"},
+                    _object(
+                        {
+                            "unit": {"enum": ["conversions", "revenue"]},
+                            "amount": {"type": "number"},
+                            "spent": NUMBER_OR_NULL,
+                            "on_budget": {"enum": ["pause", "rollback"]},
+                            "exceeded": {"type": "boolean"},
+                        }
+                    ),
+                ],
+                "description": "the experiment's budget and its spend so far, in its unit "
+                "(expected conversions or revenue given up on arms that may be worse); "
+                "null without a budget",
+            },
             "arms": {"type": "array", "items": _ref("Arm")},
             "segments": {
                 "type": "array",

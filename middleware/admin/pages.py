@@ -112,6 +112,12 @@ def _gate_table(report: Mapping[str, Any]) -> str:
     for key in ("expected_loss", "control_rate", "best_rate"):
         if key in numbers:
             rows.append((key.replace("_", " "), _num(numbers[key], 5)))
+    if "expected_relative_loss" in numbers:
+        rows.append(
+            ("expected loss, of control's rate", _pct(numbers["expected_relative_loss"], 2))
+        )
+    if "step" in numbers:  # grow before the last stage, ship from it
+        rows.append(("judged for", _e(numbers["step"])))
     if "stage_age_seconds" in numbers:
         rows.append(("stage age", f"{float(numbers['stage_age_seconds']) / 3600:.1f} h"))
     cells = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)

@@ -213,6 +213,7 @@ def _simulate(args: argparse.Namespace) -> int:
         max_days=args.days,
         seed=args.seed,
         truth=None if args.truth is None else Path(args.truth),
+        path=args.path,
     )
     try:
         result = asyncio.run(simulate(config))
@@ -315,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument(
         "--truth", help="YAML: true rates per arm, for everyone and per device × daypart"
+    )
+    simulate.add_argument(
+        "--path",
+        choices=("requests", "counts"),
+        default="requests",
+        help="requests: every visitor through the middleware; counts: each hour's counts "
+        "drawn, same store, evaluator and gates (much faster)",
     )
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(run=_simulate)

@@ -26,9 +26,20 @@ from daypart.experiments.report_export import format_reports, reports_csv
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import analyze
 from daypart.experiments.store.base import Cell, Conversion, ExperimentCounts, Exposure, Segment
-from daypart.rules.model import Arm, Audience, Experiment, Gates, Goal, RuleSet, Site, Stage
+from daypart.rules.model import (
+    Arm,
+    Audience,
+    Experiment,
+    Gates,
+    Goal,
+    RuleSet,
+    Site,
+    Stage,
+    Thresholds,
+)
 
 DAY = 86400.0
+LEGACY = Thresholds(prob_beat_control=0.90, expected_loss_below=0.002)  # advance_when
 NOW = 1_700_000_000.0
 GOAL = "booked"
 EXPERIMENT = Experiment(
@@ -43,8 +54,8 @@ EXPERIMENT = Experiment(
     ),
     gates=Gates(
         min_visitors_per_arm=300,
-        advance_prob_beat_control=0.90,
-        advance_expected_loss_below=0.002,
+        grow=LEGACY,
+        ship=LEGACY,
         rollback_prob_worse_than_control=0.95,
         min_stage_seconds=DAY,
     ),

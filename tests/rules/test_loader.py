@@ -23,6 +23,7 @@ from daypart.rules.model import (
     RuleSet,
     Site,
     Stage,
+    Thresholds,
     TimezoneSource,
 )
 from daypart.rules.parse_time import parse_clock, parse_days, parse_duration
@@ -285,7 +286,15 @@ def test_travel_example() -> None:
     offer = ruleset.experiments["evening-offer"]
     assert [stage.traffic for stage in offer.rollout] == [1.0, 0.05, 0.25, 0.5]
     assert offer.rollout[0].audience == Audience(header={"x-channel": frozenset({"callcenter"})})
-    assert offer.gates == Gates(300, 0.99, 0.001, 0.95, 24 * 3600.0)
+    grow = Thresholds(prob_worse_than_control_below=0.2, expected_relative_loss_below=0.05)
+    ship = Thresholds(prob_beat_control=0.997, expected_relative_loss_below=0.01)
+    assert offer.gates == Gates(300, grow, ship, 0.95, 24 * 3600.0)
+    assert offer.budget is not None
+    assert (offer.budget.unit, offer.budget.amount, offer.budget.on_budget) == (
+        "conversions",
+        300.0,
+        "pause",
+    )
     assert ruleset.default_variant is ruleset.variants["booking"]
     assert 8 <= len(ruleset.rules) <= 12
     assert ruleset.site.channel_from == (
@@ -445,7 +454,8 @@ def test_every_field_lands_in_the_model() -> None:
         Stage(0.1, None, Location("rules.yaml", 39, 9)),
         Stage(1.0, None, Location("rules.yaml", 40, 9)),
     )
-    assert experiment.gates == Gates(50, 0.99, 0.0005, 0.8, 5400.0)
+    legacy = Thresholds(prob_beat_control=0.99, expected_loss_below=0.0005)
+    assert experiment.gates == Gates(50, legacy, legacy, 0.8, 5400.0)
 
 
 def test_defaults() -> None:
@@ -780,7 +790,7 @@ def test_misspelled_section_is_one_message() -> None:
         (
             "{advance_when: {prob_beat: 0.9}}",
             "unknown key 'prob_beat' in advance_when; expected one of prob_beat_control, "
-            "expected_loss_below",
+            "expected_loss_below, expected_relative_loss_below",
         ),
         (
             "{min_visitors_per_arm: 2.5}",
