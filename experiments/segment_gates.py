@@ -41,14 +41,16 @@ from daypart.experiments.segments import (
 from daypart.experiments.stats import ArmCounts, analyze_many
 from daypart.experiments.stats.partial_pooling import partial_pool, ship_threshold
 from daypart.experiments.store.base import ExperimentCounts
-from daypart.rules.model import Experiment, Gates
+from daypart.rules.model import SHIP, Experiment, Gates
 
 SegmentVerdict = Literal["ship", "rollback", "too_few_visitors", "inconclusive"]
 
 
 def _ship_probability(gates: Gates) -> float:
-    """The probability to beat control at which the gates let a treatment win."""
-    return gates.advance_prob_beat_control
+    """The probability to beat control at which the gates let a treatment win: the ship
+    step's (its default when the rules set only losses)."""
+    ship = gates.ship.prob_beat_control
+    return SHIP.prob_beat_control if ship is None else ship
 
 
 def _rollback_probability(gates: Gates) -> float:

@@ -10,10 +10,12 @@ from daypart.experiments.segments import segment_fields, segment_name, segment_o
 from daypart.experiments.stats import ArmCounts, analyze
 from daypart.experiments.stats.partial_pooling import partial_pool, ship_threshold
 from daypart.experiments.store.base import Cell, ExperimentCounts
-from daypart.rules.model import Arm, Experiment, Gates
+from daypart.rules.model import Arm, Experiment, Gates, Thresholds
 
 GATES = Gates(
-    min_visitors_per_arm=300, advance_prob_beat_control=0.99, rollback_prob_worse_than_control=0.95
+    min_visitors_per_arm=300,
+    ship=Thresholds(prob_beat_control=0.99),
+    rollback_prob_worse_than_control=0.95,
 )
 OFFER = Experiment(
     "evening-offer",
