@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from daypart.experiments.business import spend_of
@@ -16,6 +17,13 @@ from daypart.experiments.errors import ExperimentError
 from daypart.experiments.gates import GateDecision, evaluate_gates
 from daypart.experiments.pooling import arm_totals
 from daypart.experiments.rollout import Rollouts
+from daypart.experiments.segment_decisions import (
+    look_per_segment,
+    new_decisions,
+    per_segment,
+    undecided_counts,
+)
+from daypart.experiments.segment_gates import judge_segments
 from daypart.experiments.store.base import Store
 from daypart.rules.localtime import Clock
 from daypart.rules.model import RuleSet
@@ -66,6 +74,16 @@ class Evaluator:
                     "; ".join(warnings),
                 )
             totals = arm_totals(counts, names, experiment.goal)
+            now = self.clock()
+            judged, judgement, deciding = totals, None, []
+            if per_segment(experiment) and state.status == "running":
+                # The segments the evidence decides (applied only at a look), and the
+                # stages grow on the segments still undecided after them.
+                judgement = judge_segments(experiment, counts)
+                deciding = new_decisions(experiment, state, judgement, now)
+                judged = arm_totals(
+                    undecided_counts(counts, state, deciding), names, experiment.goal
+                )
             spend = None
             if experiment.budget is not None:
                 goal = ruleset.goals.get(experiment.goal)
@@ -75,10 +93,30 @@ class Evaluator:
                 )
                 spend = spend_of(totals, values)
             decision = evaluate_gates(
-                experiment, state, [t.pair for t in totals], self.clock(), warnings, spend=spend
+                experiment, state, [t.pair for t in judged], now, warnings, spend=spend
             )
             applied = False
-            if decision.verdict == "hold" and decision.look is not None:
+            if judgement is not None and decision.look is not None:
+                look = look_per_segment(experiment, state, decision, judgement, deciding, now)
+                entries: list[tuple[str, str, Mapping[str, object]]] = [
+                    (
+                        "ship_segment" if c.decision.decision == "shipped" else "rollback_segment",
+                        c.decision.reason,
+                        c.numbers,
+                    )
+                    for c in look.changes
+                ]
+                entries.append((look.action, look.reason, decision.numbers))
+                written = await self.rollouts.transition(experiment, state, look.state, entries)
+                applied = written and (bool(look.changes) or look.action != "hold")
+                for change in look.changes if written else ():
+                    logger.info(
+                        "daypart: %s: %s: %s",
+                        experiment.name,
+                        change.decision.decision,
+                        change.decision.reason,
+                    )
+            elif decision.verdict == "hold" and decision.look is not None:
                 await self.rollouts.record_look(
                     experiment,
                     state,

@@ -4,6 +4,8 @@ simulator and the beacon all ask it, and it needs no HTTP to be asked.
 
 A visitor's arm, given the experiment's rollout state:
 
+- a ``decide: per_segment`` experiment, in a segment (device, daypart) the gates decided:
+  its winner if it shipped there, control if it rolled back; nobody is counted there;
 - ``completed``: everyone in the rule's segment sees the winner; nobody is counted;
 - ``running`` or ``paused`` and the visitor can be counted (a visitor id, no opt-out, no
   bot): a visitor who was exposed before keeps that arm (their ``Mark``); otherwise
@@ -62,7 +64,17 @@ class Assignment(NamedTuple):
 class ExperimentPolicy:
     """One experiment's policy, built once per rule set."""
 
-    __slots__ = ("_control", "_enrollment", "_kept", "arms", "code", "experiment", "name", "salt")
+    __slots__ = (
+        "_control",
+        "_enrollment",
+        "_kept",
+        "_per_segment",
+        "arms",
+        "code",
+        "experiment",
+        "name",
+        "salt",
+    )
 
     def __init__(self, experiment: Experiment) -> None:
         self.experiment = experiment
@@ -74,6 +86,7 @@ class ExperimentPolicy:
         self._control = Assignment(None, experiment.control.variant)
         # A returning visitor's assignment: made once per arm, not once per request.
         self._kept = {arm.name: Assignment(arm.name, arm.variant) for arm in experiment.arms}
+        self._per_segment = experiment.gates.decide == "per_segment"
 
     def assign(
         self,
@@ -88,6 +101,13 @@ class ExperimentPolicy:
         exposure ``marks`` they carry, in ``context`` (device, audience headers...)
         counted in daypart ``segment`` and ``channel`` ("" without channels)."""
         kept = self._kept
+        if self._per_segment and state.segments:
+            # A decided segment serves its decision to everyone in it, returning or new.
+            decided = state.segments.get((context.device, segment))
+            if decided is not None:
+                if decided.decision == "shipped":
+                    return kept.get(decided.arm, self._control)
+                return self._control
         if state.status == "completed":
             winner = kept.get(state.winner or "")
             if winner is not None:
@@ -115,6 +135,8 @@ class ExperimentPolicy:
             and self.experiment.goal == goal
             and state.counting
             and mark.arm in self.arms
+            # Exposures in a segment decided since are no longer compared.
+            and not (state.segments and (mark.device, mark.daypart) in state.segments)
         )
 
 

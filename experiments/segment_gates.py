@@ -50,7 +50,10 @@ def _ship_probability(gates: Gates) -> float:
     """The probability to beat control at which the gates let a treatment win: the ship
     step's (its default when the rules set only losses)."""
     ship = gates.ship.prob_beat_control
-    return SHIP.prob_beat_control if ship is None else ship
+    if ship is None:
+        ship = SHIP.prob_beat_control
+    assert ship is not None  # the default ship step asks for a probability
+    return ship
 
 
 def _rollback_probability(gates: Gates) -> float:
