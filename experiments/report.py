@@ -59,6 +59,7 @@ from daypart.experiments.pooling import (
     channels_of,
     segments_of,
 )
+from daypart.experiments.segment_decisions import PerSegment, per_segment_view
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
     ArmCounts,
@@ -188,6 +189,7 @@ class Report:
     channels: tuple[ChannelReport, ...] = ()
     channel_segments: tuple[SegmentReport, ...] = ()
     budget: BudgetUse | None = None  # the budget and its spend, when the rules set one
+    per_segment: PerSegment | None = None  # decide: per_segment: what each segment decided
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +220,7 @@ class Report:
             "business": None if self.business is None else self.business.to_dict(),
             "next_look": self.next_look,
             "budget": None if self.budget is None else self.budget.to_dict(),
+            "per_segment": None if self.per_segment is None else self.per_segment.to_dict(),
             "arms": [arm.to_dict() for arm in self.arms],
             "segments": [segment.to_dict() for segment in self.segments],
             "channels": [channel.to_dict() for channel in self.channels],
@@ -254,6 +257,8 @@ def _stage_description(stage: Stage) -> str:
 def stage_label(experiment: Experiment, state: RolloutState) -> str:
     """``"stage 2 of 4: 25% of traffic"``, ``"stage 1 of 4: audience header
     x-channel=callcenter"``, ``"completed: offer for everyone"``, ..."""
+    if state.status == "completed" and state.segments:
+        return f"completed per segment: {state.winner} where nothing shipped"
     if state.status == "completed":
         return f"completed: {state.winner} for everyone"
     stages = experiment.rollout
@@ -582,6 +587,9 @@ def _assemble(
         channels=channel_reports,
         channel_segments=cell_reports,
         budget=budget_use(experiment, spend),
+        per_segment=per_segment_view(
+            experiment, state, [(s.device, s.daypart) for s in segment_reports if s.visitors]
+        ),
     )
 
 

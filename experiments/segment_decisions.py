@@ -171,14 +171,44 @@ def look_per_segment(
     )
 
 
-def summary(state: RolloutState, segments_seen: int | None = None) -> str:
-    """``per segment: 2 shipped, 1 rolled back, 9 learning`` (learning: seen, not decided)."""
+@dataclass(frozen=True, slots=True)
+class PerSegment:
+    """A per-segment experiment's decisions as the report, board and page show them:
+    ``learning`` counts the segments with visitors not decided yet."""
+
+    shipped: int
+    rolled_back: int
+    learning: int
+    decisions: tuple[dict[str, Any], ...]  # decided_rows
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"per segment: {self.shipped} shipped, {self.rolled_back} rolled back, "
+            f"{self.learning} learning"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "shipped": self.shipped,
+            "rolled_back": self.rolled_back,
+            "learning": self.learning,
+            "decisions": list(self.decisions),
+        }
+
+
+def per_segment_view(
+    experiment: Experiment, state: RolloutState, seen: Sequence[SegmentKey]
+) -> PerSegment | None:
+    """The decisions of ``experiment`` with the segments ``seen`` (with visitors); None
+    for a pooled experiment."""
+    if not per_segment(experiment):
+        return None
     shipped = sum(1 for d in state.segments.values() if d.decision == "shipped")
-    rolled = len(state.segments) - shipped
-    text = f"per segment: {shipped} shipped, {rolled} rolled back"
-    if segments_seen is not None:
-        text += f", {max(0, segments_seen - len(state.segments))} learning"
-    return text
+    learning = sum(1 for key in set(seen) if key not in state.segments)
+    rows = tuple(decided_rows(state))
+    return PerSegment(shipped, len(state.segments) - shipped, learning, rows)
 
 
 def decided_rows(state: RolloutState) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from daypart.experiments.rollout import ACTIONS
-from daypart.experiments.state import STATUSES
+from daypart.experiments.state import SEGMENT_OUTCOMES, STATUSES
 from daypart.middleware.admin.auth import ACTOR_HEADER, CSRF_HEADER, SESSION_COOKIE
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
@@ -61,7 +61,25 @@ SCHEMAS: dict[str, Any] = {
             "version": {"type": "integer", "minimum": 0},
             "checked": {"type": "integer", "minimum": 0},
             "started": {"type": "number"},
-        }
+            "segments": {
+                "type": "array",
+                "items": _ref("SegmentDecision"),
+                "description": "decide: per_segment: the segments decided so far (left out "
+                "while none is)",
+            },
+        },
+        optional=("segments",),
+    ),
+    "SegmentDecision": _object(
+        {
+            "device": {"type": "string"},
+            "daypart": {"type": "string"},
+            "decision": {"enum": list(SEGMENT_OUTCOMES)},
+            "arm": {"type": "string", "description": "what the segment serves now"},
+            "at": {"type": "number"},
+            "reason": {"type": "string"},
+        },
+        closed=False,
     ),
     "Arm": _object(
         {
@@ -164,6 +182,23 @@ SCHEMAS: dict[str, Any] = {
                 "description": "the experiment's budget and its spend so far, in its unit "
                 "(expected conversions or revenue given up on arms that may be worse); "
                 "null without a budget",
+            },
+            "per_segment": {
+                "oneOf": [
+                    {"type": "null"},
+                    _object(
+                        {
+                            "summary": {"type": "string"},
+                            "shipped": {"type": "integer", "minimum": 0},
+                            "rolled_back": {"type": "integer", "minimum": 0},
+                            "learning": {"type": "integer", "minimum": 0},
+                            "decisions": {"type": "array", "items": _ref("SegmentDecision")},
+                        }
+                    ),
+                ],
+                "description": "decide: per_segment: how many segments shipped, rolled back "
+                "or are still learning, and each decision with its reason; null for pooled "
+                "experiments",
             },
             "arms": {"type": "array", "items": _ref("Arm")},
             "segments": {

@@ -14,7 +14,7 @@ import pytest
 
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.rollout import Rollouts
-from daypart.experiments.segment_decisions import summary, undecided_counts
+from daypart.experiments.segment_decisions import per_segment_view, undecided_counts
 from daypart.experiments.state import RolloutState, SegmentDecision
 from daypart.experiments.store import MemoryStore, store_from_url
 from daypart.experiments.store.base import Conversion, Exposure, Record, Segment, Store
@@ -128,7 +128,9 @@ def test_segments_ship_and_roll_back_on_their_own_then_the_experiment_completes(
         ("desktop", "evening"): ("shipped", "offer"),
         ("tablet", "evening"): ("rolled_back", "control"),
     }
-    assert summary(first, segments_seen=3) == "per segment: 1 shipped, 1 rolled back, 1 learning"
+    view = per_segment_view(EXPERIMENT, first, [("desktop", "evening"), ("mobile", "evening")])
+    assert view is not None
+    assert view.summary == "per segment: 1 shipped, 1 rolled back, 1 learning"
     shipped = first.segments[("desktop", "evening")]
     assert shipped.at == 1_000_000.0 + DAY + 60
     assert "offer beats control on desktop in the evening: P(beat)" in shipped.reason
