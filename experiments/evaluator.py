@@ -75,15 +75,13 @@ class Evaluator:
                 )
             totals = arm_totals(counts, names, experiment.goal)
             now = self.clock()
-            judged, judgement, deciding = totals, None, []
-            if per_segment(experiment) and state.status == "running":
-                # The segments the evidence decides (applied only at a look), and the
-                # stages grow on the segments still undecided after them.
-                judgement = judge_segments(experiment, counts)
-                deciding = new_decisions(experiment, state, judgement, now)
-                judged = arm_totals(
-                    undecided_counts(counts, state, deciding), names, experiment.goal
-                )
+            segmented = per_segment(experiment)
+            # Per segment, the stages grow on the segments still undecided.
+            judged = (
+                arm_totals(undecided_counts(counts, state), names, experiment.goal)
+                if segmented
+                else totals
+            )
             spend = None
             if experiment.budget is not None:
                 goal = ruleset.goals.get(experiment.goal)
@@ -96,7 +94,17 @@ class Evaluator:
                 experiment, state, [t.pair for t in judged], now, warnings, spend=spend
             )
             applied = False
-            if judgement is not None and decision.look is not None:
+            if segmented and decision.look is not None:
+                # A look: the segments decide first (judged only now, once per period), and
+                # the stages then grow on those still undecided after them.
+                judgement = judge_segments(experiment, counts)
+                deciding = new_decisions(experiment, state, judgement, now)
+                if deciding:
+                    undecided = undecided_counts(counts, state, deciding)
+                    judged = arm_totals(undecided, names, experiment.goal)
+                    decision = evaluate_gates(
+                        experiment, state, [t.pair for t in judged], now, warnings, spend=spend
+                    )
                 look = look_per_segment(experiment, state, decision, judgement, deciding, now)
                 entries: list[tuple[str, str, Mapping[str, object]]] = [
                     (
