@@ -53,9 +53,11 @@ def apply_action(
                 experiment=name,
                 operation=action,
             )
-        return state.next(status="completed", winner=winner, since=now)
+        # Completing or rolling back by hand (or on the budget) decides for every segment:
+        # per-segment decisions no longer apply.
+        return state.next(status="completed", winner=winner, since=now, segments={})
     if action == "rollback":
-        return state.next(status="rolled_back", winner=None, since=now)
+        return state.next(status="rolled_back", winner=None, since=now, segments={})
     if action == "pause":
         if state.status != "running":
             raise InvalidTransition(

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from daypart.middleware.tools.simulate import SimulationConfig, simulate
 from daypart.rules import EXAMPLES_DIR
+from loadtests import per_segment
 
 TRAVEL = EXAMPLES_DIR / "travel.yaml"
 UPLIFT = 0.20
@@ -121,6 +122,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--path", choices=("counts", "requests"), default="counts")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--segment-runs",
+        type=int,
+        default=200,
+        help="per per-segment scenario (A/A and planted; loadtests/per_segment.py); 0: none",
+    )
+    parser.add_argument(
+        "--segment-visitors-per-day",
+        type=int,
+        default=6000,
+        help="visitors a day in each of the 12 segments of the per-segment scenarios",
+    )
     args = parser.parse_args(argv)
     base_rates = [float(rate) for rate in args.base_rates.split(",")]
     started = time.perf_counter()
@@ -139,8 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for uplift in (0.0, UPLIFT)
         for seed in range(1, args.runs + 1)
     ]
+    segment_runs = per_segment.runs(
+        base_rates, args.segment_runs, args.segment_visitors_per_day, args.days
+    )
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one, runs, chunksize=4))
+        segment_results = list(pool.map(per_segment.one, segment_runs, chunksize=4))
+    segments = per_segment.table(segment_results, base_rates) if segment_results else None
     control = _control_arm(args.rules, args.experiment)
     table = {
         f"{base_rate:g}": {
@@ -154,7 +172,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     seconds = time.perf_counter() - started
     if args.json:
-        print(json.dumps({"base_rates": table, "path": args.path, "seconds": seconds}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "base_rates": table,
+                    "per_segment": segments,
+                    "path": args.path,
+                    "seconds": seconds,
+                },
+                indent=2,
+            )
+        )
         return 0
     print(
         f"{args.runs} A/A and {args.runs} A/B (+{UPLIFT:.0%}) runs per base rate "
@@ -180,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{ab_share:.1%} of {ab['runs']} (target ≥ 80%: {verdict_ab}); median visitors "
             f"on the worse arm {ab['median_worse_arm_visitors']:,.0f}"
         )
+    if segments is not None:
+        print()
+        print("\n".join(per_segment.lines(segments, args.segment_visitors_per_day, args.days)))
     print(f"({seconds:.0f} s)")
     return 0
 

@@ -95,3 +95,21 @@ def test_a_pooled_experiment_ignores_segment_decisions(make_app: MakeApp) -> Non
     app = make_app(clock=Clock(TUESDAY_2100))
     decide(app, desktop_evening=SegmentDecision("shipped", "offer", 1.0, "offer beats control"))
     assert set(arms_of(app, 30, LAPTOP)) == {"control", "offer"}
+
+
+def test_a_rollback_by_hand_serves_control_in_shipped_segments_too(
+    rules_file: Path, make_app: MakeApp
+) -> None:
+    rules_file.write_text(PER_SEGMENT)
+    app = make_app(clock=Clock(TUESDAY_2100))
+    decide(app, desktop_evening=SegmentDecision("shipped", "offer", 1.0, "offer beats control"))
+    experiment = app.runtime.rules.ruleset.experiments["evening-offer"]
+
+    async def rollback() -> None:
+        rollouts = Rollouts(app.runtime.store, app.runtime.clock)
+        state = await rollouts.act(experiment, "rollback", actor="ana", reason="brand review")
+        assert state.segments == {}
+        await app.background.refresh_states()
+
+    asyncio.run(rollback())
+    assert arms_of(app, 5, LAPTOP) == Counter({None: 5})
