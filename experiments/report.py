@@ -59,7 +59,12 @@ from daypart.experiments.pooling import (
     channels_of,
     segments_of,
 )
-from daypart.experiments.segment_decisions import PerSegment, per_segment_view
+from daypart.experiments.segment_decisions import (
+    PerSegment,
+    per_segment,
+    per_segment_view,
+    undecided_counts,
+)
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
     ArmCounts,
@@ -533,8 +538,12 @@ def _assemble(
     spend = Spend(business.spent_conversions, business.spent_revenue)
     # Exactly the evaluator's call (its analysis is the pooled one just computed, so it
     # comes from the cache).
+    judged = item.pooled
+    if state.segments and per_segment(experiment):  # as the evaluator: the undecided ones
+        undecided = undecided_counts(item.source.counts, state)
+        judged = arm_totals(undecided, names, experiment.goal)
     gate = evaluate_gates(
-        experiment, state, [t.pair for t in item.pooled], now, item.data_warnings, spend=spend
+        experiment, state, [t.pair for t in judged], now, item.data_warnings, spend=spend
     )
 
     if state.status != "running":

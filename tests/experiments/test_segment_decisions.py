@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from daypart.experiments.evaluator import Evaluator
+from daypart.experiments.report import Report, build_report
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.segment_decisions import per_segment_view, undecided_counts
 from daypart.experiments.state import RolloutState, SegmentDecision
@@ -169,7 +170,7 @@ def test_stages_grow_on_the_undecided_segments_only(store: Store) -> None:
     )
     rules = replace(RULES, experiments={"evening-offer": staged})
 
-    async def scenario() -> tuple[RolloutState, list[dict[str, str]]]:
+    async def scenario() -> tuple[RolloutState, list[dict[str, str]], Report]:
         await store.record(records(DESKTOP, {"control": 90, "offer": 180}))
         await store.record(records(TABLET, {"control": 5, "offer": 6}, visitors=100))
         await evaluator.run_once(rules)
@@ -177,10 +178,13 @@ def test_stages_grow_on_the_undecided_segments_only(store: Store) -> None:
         await evaluator.run_once(rules)
         state = await rollouts.state("evening-offer")
         entries = [entry for _, entry in await store.audit("evening-offer")]
+        report = await build_report(store, staged, rules, now=clock.now)
         await store.close()
-        return state, entries
+        return state, entries, report
 
-    state, entries = run(scenario())
+    state, entries, report = run(scenario())
+    # The report judges as the evaluator does: on the undecided segments.
+    assert report.gate.numbers["visitors_min_arm"] == 100
     assert list(state.segments) == [("desktop", "evening")]
     assert (state.stage, state.checked) == (0, 1)
     assert entries[-1]["action"] == "hold"
