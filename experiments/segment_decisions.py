@@ -17,6 +17,11 @@ bound (docs/design.md, Per-segment decisions).
   that treatment from then on.
 - A segment where every treatment clears the rollback threshold is ``rolled_back``: its
   visitors see control.
+- Either only when the segment's own numbers agree at the gate's uncorrected probability
+  (P(beat) ≥ ``ship_when``, P(worse) ≥ ``rollback_when``): partial pooling estimates the
+  segments' spread from the data, and early on, when that estimate is still 0, it gives
+  every segment the pooled effect — a winner among many losers would be rolled back with
+  them (13 of 100 runs at a 3% base rate in ``make simulate``'s planted scenario without it).
 - The stages keep growing on the pooled evidence of the segments still undecided (the
   decided ones have nothing left to learn), and the whole-experiment rollback on pooled
   evidence does not apply: one losing majority must not take a winning segment down with
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daypart.experiments.gates import GateDecision
-from daypart.experiments.segment_gates import SegmentJudgement, SegmentVerdicts
+from daypart.experiments.segment_gates import SegmentJudgement, SegmentVerdicts, probability
 from daypart.experiments.segments import SegmentKey, segment_name, segment_of
 from daypart.experiments.state import RolloutState, SegmentDecision
 from daypart.experiments.store.base import ExperimentCounts
@@ -76,15 +81,26 @@ def new_decisions(
         if verdicts.segment in state.segments:
             continue
         winner = verdicts.winner
-        if winner is not None:
-            decision = SegmentDecision("shipped", winner.arm, now, winner.reason)
-        elif verdicts.control_wins:
-            reason = "; ".join(arm.reason for arm in verdicts.arms)
+        if winner is not None and winner.raw_prob_beat_control >= judgement.ship_probability:
+            reason = f"{winner.reason}; on its own numbers {_own(winner.raw_prob_beat_control)}"
+            decision = SegmentDecision("shipped", winner.arm, now, reason)
+        elif verdicts.control_wins and all(
+            1.0 - arm.raw_prob_beat_control >= judgement.rollback_probability
+            for arm in verdicts.arms
+        ):
+            reason = "; ".join(
+                f"{arm.reason}; on its own numbers {_own(arm.raw_prob_beat_control, worse=True)}"
+                for arm in verdicts.arms
+            )
             decision = SegmentDecision("rolled_back", control, now, reason)
         else:
             continue
         changes.append(SegmentChange(verdicts.segment, decision, _numbers(judgement, verdicts)))
     return changes
+
+
+def _own(beat: float, worse: bool = False) -> str:
+    return probability("P(worse)", 1.0 - beat) if worse else probability("P(beat)", beat)
 
 
 def _numbers(judgement: SegmentJudgement, verdicts: SegmentVerdicts) -> dict[str, Any]:
@@ -100,6 +116,7 @@ def _numbers(judgement: SegmentJudgement, verdicts: SegmentVerdicts) -> dict[str
         numbers[f"{arm.arm}_visitors"] = arm.visitors
         numbers[f"{arm.arm}_conversions"] = arm.conversions
         numbers[f"{arm.arm}_prob_beat_control"] = round(arm.prob_beat_control, 8)
+        numbers[f"{arm.arm}_own_prob_beat_control"] = round(arm.raw_prob_beat_control, 8)
         numbers[f"{arm.arm}_uplift"] = round(arm.uplift, 6)
     return numbers
 

@@ -15,10 +15,19 @@ import pytest
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.report import Report, build_report
 from daypart.experiments.rollout import Rollouts
-from daypart.experiments.segment_decisions import per_segment_view, undecided_counts
+from daypart.experiments.segment_decisions import new_decisions, per_segment_view, undecided_counts
+from daypart.experiments.segment_gates import judge_segments
 from daypart.experiments.state import RolloutState, SegmentDecision
 from daypart.experiments.store import MemoryStore, store_from_url
-from daypart.experiments.store.base import Conversion, Exposure, Record, Segment, Store
+from daypart.experiments.store.base import (
+    Cell,
+    Conversion,
+    ExperimentCounts,
+    Exposure,
+    Record,
+    Segment,
+    Store,
+)
 from daypart.rules.model import Arm, Experiment, Gates, Goal, Rule, RuleSet, Site, Variant
 
 DAY = 86400.0
@@ -204,3 +213,35 @@ def test_undecided_counts_leave_out_the_decided_segments() -> None:
     )
     assert {key[1] for key in undecided_counts(counts, decided).cells} == {"tablet"}
     assert undecided_counts(counts, RolloutState()) is counts
+
+
+def test_a_segment_is_decided_only_when_its_own_numbers_agree() -> None:
+    """Pooled toward two clear losers, mobile's offer looks like a loser too (its pooled
+    P(worse) clears the rollback threshold), but on its own numbers it is a coin toss
+    (P(worse) about 0.6): it keeps learning while desktop and tablet roll back."""
+    cells = {
+        ("control", "desktop"): (3000, 300),
+        ("offer", "desktop"): (3000, 230),
+        ("control", "tablet"): (3000, 300),
+        ("offer", "tablet"): (3000, 230),
+        ("control", "mobile"): (1000, 100),
+        ("offer", "mobile"): (1000, 97),
+    }
+    counts = ExperimentCounts(
+        "evening-offer",
+        {
+            (arm, device, "evening", ""): Cell(visitors, {"booked": conversions})
+            for (arm, device), (visitors, conversions) in cells.items()
+        },
+    )
+    judgement = judge_segments(EXPERIMENT, counts)
+    mobile = judgement.segment(("mobile", "evening"))
+    assert mobile is not None
+    assert mobile.arms[0].verdict == "rollback"  # the pooled verdict alone
+    assert 1.0 - mobile.arms[0].raw_prob_beat_control < 0.95
+    changes = new_decisions(EXPERIMENT, RolloutState(), judgement, 7.0)
+    assert [(c.segment, c.decision.decision) for c in changes] == [
+        (("desktop", "evening"), "rolled_back"),
+        (("tablet", "evening"), "rolled_back"),
+    ]
+    assert "on its own numbers P(worse)=0.99" in changes[0].decision.reason
