@@ -9,9 +9,9 @@ The evidence is ``segment_gates.judge_segments``: each segment's effect partiall
 toward the others' (a small segment cannot decide on its own noise) and the ship and
 rollback probabilities made stricter by the number of comparisons (segments × treatments,
 Bonferroni). The ship probability is the gate's per-look level, which ``make simulate``
-tunes so that daily looks over a whole run keep the pooled error rate within 5%; divided by
-the comparisons it keeps the chance of a wrong ship in *any* segment within the same
-bound (docs/design.md, Per-segment decisions).
+tunes so that daily looks over a whole run keep the pooled error rate within 5%; each
+segment gets its share of that per-look level, and the run-wide rate of a wrong ship in
+*any* segment is measured by ``make simulate`` (docs/design.md, Per-segment decisions).
 
 - A segment whose best treatment clears the ship threshold is ``shipped``: its visitors see
   that treatment from then on.
