@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from daypart.experiments.bandit import describe, next_period, with_period
@@ -17,6 +18,13 @@ from daypart.experiments.errors import ExperimentError
 from daypart.experiments.gates import GateDecision, evaluate_gates
 from daypart.experiments.pooling import arm_totals
 from daypart.experiments.rollout import Rollouts
+from daypart.experiments.segment_decisions import (
+    look_per_segment,
+    new_decisions,
+    per_segment,
+    undecided_counts,
+)
+from daypart.experiments.segment_gates import judge_segments
 from daypart.experiments.store.base import Store
 from daypart.rules.localtime import Clock
 from daypart.rules.model import Experiment, RuleSet
@@ -67,6 +75,14 @@ class Evaluator:
                     "; ".join(warnings),
                 )
             totals = arm_totals(counts, names, experiment.goal)
+            now = self.clock()
+            segmented = per_segment(experiment)
+            # Per segment, the stages grow on the segments still undecided.
+            judged = (
+                arm_totals(undecided_counts(counts, state), names, experiment.goal)
+                if segmented
+                else totals
+            )
             spend = None
             if experiment.budget is not None:
                 goal = ruleset.goals.get(experiment.goal)
@@ -76,10 +92,40 @@ class Evaluator:
                 )
                 spend = spend_of(totals, values)
             decision = evaluate_gates(
-                experiment, state, [t.pair for t in totals], self.clock(), warnings, spend=spend
+                experiment, state, [t.pair for t in judged], now, warnings, spend=spend
             )
             applied = False
-            if decision.verdict == "hold" and decision.look is not None:
+            if segmented and decision.look is not None:
+                # A look: the segments decide first (judged only now, once per period), and
+                # the stages then grow on those still undecided after them.
+                judgement = judge_segments(experiment, counts)
+                deciding = new_decisions(experiment, state, judgement, now)
+                if deciding:
+                    undecided = undecided_counts(counts, state, deciding)
+                    judged = arm_totals(undecided, names, experiment.goal)
+                    decision = evaluate_gates(
+                        experiment, state, [t.pair for t in judged], now, warnings, spend=spend
+                    )
+                look = look_per_segment(experiment, state, decision, judgement, deciding, now)
+                entries: list[tuple[str, str, Mapping[str, object]]] = [
+                    (
+                        "ship_segment" if c.decision.decision == "shipped" else "rollback_segment",
+                        c.decision.reason,
+                        c.numbers,
+                    )
+                    for c in look.changes
+                ]
+                entries.append((look.action, look.reason, decision.numbers))
+                written = await self.rollouts.transition(experiment, state, look.state, entries)
+                applied = written and (bool(look.changes) or look.action != "hold")
+                for change in look.changes if written else ():
+                    logger.info(
+                        "daypart: %s: %s: %s",
+                        experiment.name,
+                        change.decision.decision,
+                        change.decision.reason,
+                    )
+            elif decision.verdict == "hold" and decision.look is not None:
                 await self.rollouts.record_look(
                     experiment,
                     state,

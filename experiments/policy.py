@@ -4,6 +4,8 @@ simulator and the beacon all ask it, and it needs no HTTP to be asked.
 
 A visitor's arm, given the experiment's rollout state:
 
+- a ``decide: per_segment`` experiment, in a segment (device, daypart) the gates decided:
+  its winner if it shipped there, control if it rolled back; nobody is counted there;
 - ``completed``: everyone in the rule's segment sees the winner; nobody is counted;
 - ``running`` or ``paused`` and the visitor can be counted (a visitor id, no opt-out, no
   bot): a visitor who was exposed before keeps that arm (their ``Mark``); otherwise
@@ -69,6 +71,7 @@ class ExperimentPolicy:
         "_control",
         "_enrollment",
         "_kept",
+        "_per_segment",
         "_pickers",
         "arms",
         "code",
@@ -87,6 +90,7 @@ class ExperimentPolicy:
         self._control = Assignment(None, experiment.control.variant)
         # A returning visitor's assignment: made once per arm, not once per request.
         self._kept = {arm.name: Assignment(arm.name, arm.variant) for arm in experiment.arms}
+        self._per_segment = experiment.gates.decide == "per_segment"
         self._bandit = experiment.allocation == "bandit"
         # One picker per weight period seen (the state holds at most a few hundred).
         self._pickers: dict[WeightPeriod, ArmPicker | None] = {}
@@ -120,6 +124,13 @@ class ExperimentPolicy:
         counted in daypart ``segment`` and ``channel`` ("" without channels), on the
         site's local ``day`` (a date ordinal; picks a bandit's weights)."""
         kept = self._kept
+        if self._per_segment and state.segments:
+            # A decided segment serves its decision to everyone in it, returning or new.
+            decided = state.segments.get((context.device, segment))
+            if decided is not None:
+                if decided.decision == "shipped":
+                    return kept.get(decided.arm, self._control)
+                return self._control
         if state.status == "completed":
             winner = kept.get(state.winner or "")
             if winner is not None:
@@ -148,6 +159,8 @@ class ExperimentPolicy:
             and self.experiment.goal == goal
             and state.counting
             and mark.arm in self.arms
+            # Exposures in a segment decided since are no longer compared.
+            and not (state.segments and (mark.device, mark.daypart) in state.segments)
         )
 
 

@@ -60,6 +60,12 @@ from daypart.experiments.pooling import (
     channels_of,
     segments_of,
 )
+from daypart.experiments.segment_decisions import (
+    PerSegment,
+    per_segment,
+    per_segment_view,
+    undecided_counts,
+)
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
     ArmCounts,
@@ -191,6 +197,7 @@ class Report:
     channel_segments: tuple[SegmentReport, ...] = ()
     budget: BudgetUse | None = None  # the budget and its spend, when the rules set one
     allocation: AllocationReport | None = None  # a bandit's weights, and per weight period
+    per_segment: PerSegment | None = None  # decide: per_segment: what each segment decided
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +229,7 @@ class Report:
             "next_look": self.next_look,
             "budget": None if self.budget is None else self.budget.to_dict(),
             "allocation": None if self.allocation is None else self.allocation.to_dict(),
+            "per_segment": None if self.per_segment is None else self.per_segment.to_dict(),
             "arms": [arm.to_dict() for arm in self.arms],
             "segments": [segment.to_dict() for segment in self.segments],
             "channels": [channel.to_dict() for channel in self.channels],
@@ -258,6 +266,8 @@ def _stage_description(stage: Stage) -> str:
 def stage_label(experiment: Experiment, state: RolloutState) -> str:
     """``"stage 2 of 4: 25% of traffic"``, ``"stage 1 of 4: audience header
     x-channel=callcenter"``, ``"completed: offer for everyone"``, ..."""
+    if state.status == "completed" and state.segments:
+        return f"completed per segment: {state.winner} where nothing shipped"
     if state.status == "completed":
         return f"completed: {state.winner} for everyone"
     stages = experiment.rollout
@@ -547,8 +557,12 @@ def _assemble(
     spend = Spend(business.spent_conversions, business.spent_revenue)
     # Exactly the evaluator's call (its analysis is the pooled one just computed, so it
     # comes from the cache).
+    judged = item.pooled
+    if state.segments and per_segment(experiment):  # as the evaluator: the undecided ones
+        undecided = undecided_counts(item.source.counts, state)
+        judged = arm_totals(undecided, names, experiment.goal)
     gate = evaluate_gates(
-        experiment, state, [t.pair for t in item.pooled], now, item.data_warnings, spend=spend
+        experiment, state, [t.pair for t in judged], now, item.data_warnings, spend=spend
     )
 
     if state.status != "running":
@@ -604,6 +618,9 @@ def _assemble(
         channel_segments=cell_reports,
         budget=budget_use(experiment, spend),
         allocation=allocation,
+        per_segment=per_segment_view(
+            experiment, state, [(s.device, s.daypart) for s in segment_reports if s.visitors]
+        ),
     )
 
 

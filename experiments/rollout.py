@@ -54,9 +54,11 @@ def apply_action(
                 experiment=name,
                 operation=action,
             )
-        return state.next(status="completed", winner=winner, since=now)
+        # Completing or rolling back by hand (or on the budget) decides for every segment:
+        # per-segment decisions no longer apply.
+        return state.next(status="completed", winner=winner, since=now, segments={})
     if action == "rollback":
-        return state.next(status="rolled_back", winner=None, since=now)
+        return state.next(status="rolled_back", winner=None, since=now, segments={})
     if action == "pause":
         if state.status != "running":
             raise InvalidTransition(
@@ -200,6 +202,41 @@ class Rollouts:
             },
         )
         return updated
+
+    async def transition(
+        self,
+        experiment: Experiment,
+        expected: RolloutState,
+        updated: RolloutState,
+        entries: list[tuple[str, str, Mapping[str, object]]],
+        *,
+        actor: str = "evaluator",
+    ) -> bool:
+        """Write ``updated`` if the stored state is still ``expected``, then one audit
+        entry per (action, reason, numbers) in ``entries`` (a look of a per-segment
+        experiment: each segment decided, then what the experiment did). False when the
+        state changed meanwhile (nothing written)."""
+        written = await self.store.set_state(
+            experiment.name, updated.to_dict(), expected_version=expected.version
+        )
+        if written:
+            now = f"{self.clock():.3f}"
+            before = json.dumps(expected.to_dict(), sort_keys=True)
+            after = json.dumps(updated.to_dict(), sort_keys=True)
+            for action, reason, numbers in entries:
+                await self.store.append_audit(
+                    experiment.name,
+                    {
+                        "time": now,
+                        "actor": actor,
+                        "action": action,
+                        "reason": reason,
+                        "from": before,
+                        "to": after,
+                        "numbers": json.dumps(dict(numbers), sort_keys=True, default=str),
+                    },
+                )
+        return written
 
     async def ensure_started(self, experiment: Experiment) -> RolloutState:
         """Write the initial state (stage 0, running, since now) if there is none, so the

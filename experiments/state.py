@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
+
+from daypart.experiments.segments import SEGMENT_FIELDS, SegmentKey
 
 Status = Literal["running", "paused", "rolled_back", "completed"]
 STATUSES: tuple[Status, ...] = ("running", "paused", "rolled_back", "completed")
+SegmentOutcome = Literal["shipped", "rolled_back"]
+SEGMENT_OUTCOMES: tuple[SegmentOutcome, ...] = ("shipped", "rolled_back")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDecision:
+    """What the gates decided for one segment of a ``decide: per_segment`` experiment:
+    ``shipped`` serves ``arm`` (the winner) there, ``rolled_back`` serves ``arm`` (control)."""
+
+    decision: SegmentOutcome
+    arm: str
+    at: float  # epoch seconds
+    reason: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SegmentDecision:
+        decision = data.get("decision")
+        if decision not in SEGMENT_OUTCOMES:
+            raise ValueError(f"unknown segment decision {decision!r}")
+        return cls(
+            decision, str(data["arm"]), float(data.get("at", 0.0)), str(data.get("reason", ""))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +86,9 @@ class RolloutState:
     started: float = 0.0  # when the experiment first ran (its first state), epoch seconds
     # A bandit's weight periods, oldest first; none: the rules' fixed weights throughout.
     weights: tuple[WeightPeriod, ...] = ()
+    # (device, daypart) -> what was decided there; empty for pooled experiments and in
+    # states written before segments could be decided. Not hashed: a dict.
+    segments: Mapping[SegmentKey, SegmentDecision] = field(default_factory=dict, hash=False)
 
     @property
     def enrolling(self) -> bool:
@@ -77,6 +104,12 @@ class RolloutState:
             data["weights"] = [period.to_dict() for period in self.weights]
         else:
             del data["weights"]  # states without a bandit read as they always did
+        del data["segments"]
+        if self.segments:  # left out when empty: a pooled experiment's state is as before
+            data["segments"] = [
+                {**dict(zip(SEGMENT_FIELDS, key, strict=True)), **asdict(decided)}
+                for key, decided in sorted(self.segments.items())
+            ]
         return data
 
     @classmethod
@@ -95,6 +128,10 @@ class RolloutState:
             # States written before ``started`` existed: the current stage's start.
             started=float(data.get("started", data.get("since", 0.0))),
             weights=tuple(WeightPeriod.from_dict(period) for period in data.get("weights") or ()),
+            segments={
+                tuple(str(entry[name]) for name in SEGMENT_FIELDS): SegmentDecision.from_dict(entry)
+                for entry in data.get("segments", ())
+            },
         )
 
     def next(self, **changes: Any) -> RolloutState:

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from daypart.middleware.tools.simulate import SimulationConfig, simulate
 from daypart.rules import EXAMPLES_DIR
 from daypart.rules.model import Allocation
+from loadtests import per_segment
 
 TRAVEL = EXAMPLES_DIR / "travel.yaml"
 UPLIFT = 0.20
@@ -130,6 +131,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--path", choices=("counts", "requests"), default="counts")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--segment-runs",
+        type=int,
+        default=200,
+        help="per per-segment scenario (A/A and planted; loadtests/per_segment.py); 0: none",
+    )
+    parser.add_argument(
+        "--segment-visitors-per-day",
+        type=int,
+        default=6000,
+        help="visitors a day in each of the 12 segments of the per-segment scenarios",
+    )
     args = parser.parse_args(argv)
     base_rates = [float(rate) for rate in args.base_rates.split(",")]
     started = time.perf_counter()
@@ -151,8 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for uplift in (0.0, UPLIFT)
         for seed in range(1, count + 1)
     ]
+    segment_runs = per_segment.runs(
+        base_rates, args.segment_runs, args.segment_visitors_per_day, args.days
+    )
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one, runs, chunksize=4))
+        segment_results = list(pool.map(per_segment.one, segment_runs, chunksize=4))
+    segments = per_segment.table(segment_results, base_rates) if segment_results else None
     control = _control_arm(args.rules, args.experiment)
     tables = {
         allocation: {
@@ -182,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {
                     "base_rates": table,
                     "bandit": tables.get("bandit"),
+                    "per_segment": segments,
                     "path": args.path,
                     "seconds": seconds,
                 },
@@ -240,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{worse:,.0f} against {fixed_worse:,.0f} with the fixed split "
                 f"(fewer at A/A ≤ 5%: {verdict})"
             )
+    if segments is not None:
+        print()
+        print("\n".join(per_segment.lines(segments, args.segment_visitors_per_day, args.days)))
     print(f"({seconds:.0f} s)")
     return 0
 

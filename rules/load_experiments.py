@@ -9,12 +9,14 @@ from daypart.rules.load_conditions import read_audience
 from daypart.rules.model import (
     ADVANCE,
     ALLOCATIONS,
+    DECIDE,
     DEFAULT_MIN_SHARE,
     GROW,
     SHIP,
     Allocation,
     Arm,
     Budget,
+    Decide,
     Experiment,
     Gates,
     OnBudget,
@@ -47,6 +49,7 @@ GATES_KEYS = (
     "advance_when",
     "rollback_when",
     "min_stage_duration",
+    "decide",
 )
 # The thresholds each step accepts, and what a key left out defaults to.
 STEP_KEYS: dict[str, tuple[tuple[str, ...], Thresholds]] = {
@@ -454,6 +457,7 @@ def _gates(r: Reader, node: YNode) -> Gates | None:
     if duration_node is not None:
         seconds = _duration(r, duration_node)
         min_stage_seconds = min_stage_seconds if seconds is None else seconds
+    decide = _decide(r, mapping.get("decide"))
     if len(r.problems) > before:
         return None
     return Gates(
@@ -462,7 +466,21 @@ def _gates(r: Reader, node: YNode) -> Gates | None:
         ship=ship,
         rollback_prob_worse_than_control=rollback,
         min_stage_seconds=min_stage_seconds,
+        decide=decide,
     )
+
+
+def _decide(r: Reader, node: YNode | None) -> Decide:
+    """``decide: pooled | per_segment``: one decision for the rule, or one per segment."""
+    if node is None:
+        return "pooled"
+    text = r.string(node, f"one of {one_of(DECIDE)}")
+    for decide in DECIDE:
+        if text == decide:
+            return decide
+    if text is not None:
+        r.error(node, f"unknown decide '{shown(text)}'; expected one of {one_of(DECIDE)}")
+    return "pooled"
 
 
 def _step(r: Reader, key: str, node: YNode | None) -> Thresholds | None:

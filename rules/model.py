@@ -206,6 +206,10 @@ SHIP = Thresholds(prob_beat_control=0.997, expected_relative_loss_below=0.01)
 ADVANCE = Thresholds(prob_beat_control=0.95, expected_loss_below=0.001)
 
 
+Decide = Literal["pooled", "per_segment"]
+DECIDE: tuple[Decide, ...] = ("pooled", "per_segment")
+
+
 @dataclass(frozen=True, slots=True)
 class Gates:
     min_visitors_per_arm: int = 300
@@ -213,6 +217,9 @@ class Gates:
     ship: Thresholds = SHIP  # past the last stage: complete, the winner for everyone
     rollback_prob_worse_than_control: float = 0.95
     min_stage_seconds: float = 24 * 3600.0  # a stage should see every daypart once
+    # per_segment: each device × daypart ships or rolls back on its own (partially pooled)
+    # evidence (experiments/segment_decisions.py); pooled: one decision for the whole rule.
+    decide: Decide = "pooled"
 
 
 Unit = Literal["conversions", "revenue"]

@@ -151,10 +151,19 @@ def _card(prefix: str, report: Mapping[str, Any], now: float) -> str:
         f"<dt>spent so far</dt><dd>{spent}</dd>"
         + (f"<dt>budget</dt><dd>{budget}</dd>" if budget else "")
         + (f"<dt>new visitors</dt><dd>{split}</dd>" if split else "")
+        + _per_segment_row(report)
         + "</dl>"
         + (f"<ul class='notes'>{note_list}</ul>" if note_list else "")
         + "</section>"
     )
+
+
+def _per_segment_row(report: Mapping[str, Any]) -> str:
+    """``per segment: 2 shipped, 1 rolled back, 9 learning`` for decide: per_segment."""
+    decided = report.get("per_segment")
+    if not decided:
+        return ""
+    return f"<dt>segments</dt><dd>{_e(decided.get('summary'))}</dd>"
 
 
 def board_page(

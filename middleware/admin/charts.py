@@ -187,6 +187,10 @@ def segment_grid(
         else [s for s in report.get("channel_segments", []) if s.get("channel") == channel]
     )
     segments = {(str(s.get("device")), str(s.get("daypart"))): s for s in found}
+    decided = {
+        (str(d.get("device")), str(d.get("daypart"))): d
+        for d in (report.get("per_segment") or {}).get("decisions", [])
+    }
     seen_devices = list(dict.fromkeys([*devices, *(d for d, _ in segments)]))
     seen_dayparts = list(dict.fromkeys([*dayparts, *(p for _, p in segments)]))
     head = "".join(f"<th>{_e(part)}</th>" for part in seen_dayparts)
@@ -195,7 +199,8 @@ def segment_grid(
         cells = []
         for part in seen_dayparts:
             segment = segments.get((device, part))
-            cells.append(heat_cell(list(segment.get("arms", [])) if segment else [], baseline))
+            cell = heat_cell(list(segment.get("arms", [])) if segment else [], baseline)
+            cells.append(_decided(cell, decided.get((device, part))))
         rows.append(f"<tr><th>{_e(device)}</th>{''.join(cells)}</tr>")
     which = "" if channel is None else f" in channel {channel_label(channel)}"
     return (
@@ -204,6 +209,21 @@ def segment_grid(
         "worse; –: no visitors).</p>"
         f"<table class='grid' id='grid'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
     )
+
+
+def _decided(cell: str, decision: Mapping[str, Any] | None) -> str:
+    """A grid cell the per-segment gates decided, marked in words (not colour alone), with
+    the reason on hover and for screen readers."""
+    if decision is None:
+        return cell
+    words = (
+        f"shipped {decision.get('arm')}" if decision.get("decision") == "shipped" else "rolled back"
+    )
+    mark = (
+        f"<br><span class='decided' title='{_e(decision.get('reason'))}'>"
+        f"<b>{_e(words)}</b><span class='sr'>: {_e(decision.get('reason'))}</span></span></td>"
+    )
+    return cell.removesuffix("</td>") + mark
 
 
 def channel_selector(link: str, channels: Sequence[str], selected: str | None) -> str:

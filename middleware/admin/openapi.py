@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from daypart.experiments.rollout import ACTIONS
-from daypart.experiments.state import STATUSES
+from daypart.experiments.state import SEGMENT_OUTCOMES, STATUSES
 from daypart.middleware.admin.auth import ACTOR_HEADER, CSRF_HEADER, SESSION_COOKIE
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
@@ -79,8 +79,25 @@ SCHEMAS: dict[str, Any] = {
                 "`day` (a date ordinal; `since` its midnight) new visitors split by `weights`, "
                 "derived at a gate look (`decided`) from `prob_best`; absent for a fixed split",
             },
+            "segments": {
+                "type": "array",
+                "items": _ref("SegmentDecision"),
+                "description": "decide: per_segment: the segments decided so far (left out "
+                "while none is)",
+            },
         },
-        optional=("weights",),
+        optional=("weights", "segments"),
+    ),
+    "SegmentDecision": _object(
+        {
+            "device": {"type": "string"},
+            "daypart": {"type": "string"},
+            "decision": {"enum": list(SEGMENT_OUTCOMES)},
+            "arm": {"type": "string", "description": "what the segment serves now"},
+            "at": {"type": "number"},
+            "reason": {"type": "string"},
+        },
+        closed=False,
     ),
     "Arm": _object(
         {
@@ -218,6 +235,23 @@ SCHEMAS: dict[str, Any] = {
                 "those set for the next local day, and the analysis per weight period "
                 "(each period's counts and sample-ratio check, the stratified rates and "
                 "uplift); null for a fixed split",
+            },
+            "per_segment": {
+                "oneOf": [
+                    {"type": "null"},
+                    _object(
+                        {
+                            "summary": {"type": "string"},
+                            "shipped": {"type": "integer", "minimum": 0},
+                            "rolled_back": {"type": "integer", "minimum": 0},
+                            "learning": {"type": "integer", "minimum": 0},
+                            "decisions": {"type": "array", "items": _ref("SegmentDecision")},
+                        }
+                    ),
+                ],
+                "description": "decide: per_segment: how many segments shipped, rolled back "
+                "or are still learning, and each decision with its reason; null for pooled "
+                "experiments",
             },
             "arms": {"type": "array", "items": _ref("Arm")},
             "segments": {

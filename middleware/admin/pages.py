@@ -42,6 +42,7 @@ label{display:block;margin:.8rem 0 .2rem;font-weight:600}
 input,select{font:inherit;padding:.5rem;width:100%;max-width:24rem;box-sizing:border-box}
 .who{color:#555}
 .history td,.history th{text-align:left;vertical-align:top}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 .when{white-space:nowrap}
 details{margin:.3rem 0}summary{cursor:pointer;padding:.3rem 0}
 </style>"""
@@ -304,9 +305,20 @@ def detail_page(
     )
     srm = report.get("srm") or {}
     segments = []
+    decided = {
+        (d.get("device"), d.get("daypart")): d
+        for d in (report.get("per_segment") or {}).get("decisions", [])
+    }
     for segment in report.get("segments", []):
+        decision = decided.get((segment.get("device"), segment.get("daypart")))
+        said = (
+            ""
+            if decision is None
+            else f"<p class='note'><b>{_e(decision.get('decision')).replace('_', ' ')} "
+            f"({_e(decision.get('arm'))} served here)</b>: {_e(decision.get('reason'))}</p>"
+        )
         segments.append(
-            f"<h3>{_e(segment.get('device'))} × {_e(segment.get('daypart'))}</h3>"
+            f"<h3>{_e(segment.get('device'))} × {_e(segment.get('daypart'))}</h3>{said}"
             + _arm_table(segment.get("arms", []))
         )
     history = []

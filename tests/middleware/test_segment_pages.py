@@ -1,0 +1,113 @@
+"""Per-segment decisions where people read them: the report JSON (as its OpenAPI schema
+says), the board card ("per segment: 1 shipped, 1 rolled back, 0 learning"), the
+experiment page's grid and segment list (in words, with the reason), and its history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from daypart.experiments.store.base import Conversion, Exposure, Record, Segment
+from daypart.middleware import AdaptiveMiddleware
+from daypart.middleware.admin.openapi import openapi_document
+from daypart.middleware.tools.demo.app import build_demo
+from daypart.rules import EXAMPLES_DIR
+from tests.middleware.conftest import TUESDAY_2100, Clock
+from tests.middleware.test_openapi import Checker
+
+TOKEN = {"Authorization": "Bearer segment-token-0123456789"}
+DAY = 86400.0
+
+
+def demo(tmp_path: Path) -> tuple[AdaptiveMiddleware, Clock]:
+    text = (EXAMPLES_DIR / "travel.yaml").read_text(encoding="utf-8")
+    marker = (
+        "      min_stage_duration: 24h             # decide on whole days: every daypart counts\n"
+    )
+    assert marker in text
+    rules = tmp_path / "travel.yaml"
+    rules.write_text(text.replace(marker, marker + "      decide: per_segment\n", 1))
+    clock = Clock(TUESDAY_2100 - 2 * DAY)
+    app = build_demo(
+        str(rules),
+        "memory://",
+        clock=clock,
+        admin_token="segment-token-0123456789",
+        evaluate_interval=None,
+    )
+    return app, clock
+
+
+def bookings(day: int) -> list[Record]:
+    """3,000 visitors per arm and segment: on desktops the offer books twice as often, on
+    tablets half as often."""
+    records: list[Record] = []
+    for device, booked in (
+        ("desktop", {"control": 90, "offer": 180}),
+        ("tablet", {"control": 180, "offer": 90}),
+    ):
+        segment = Segment(device, "evening")
+        for arm, count in booked.items():
+            for i in range(3000):
+                visitor = f"{device}-{arm}-{i}"
+                records.append(Exposure("evening-offer", arm, segment, visitor, day))
+                if i < count:
+                    records.append(
+                        Conversion("evening-offer", arm, segment, visitor, "booked", 100.0, day)
+                    )
+    return records
+
+
+def test_the_report_board_and_page_show_what_each_segment_decided(tmp_path: Path) -> None:
+    app, clock = demo(tmp_path)
+    check = Checker(openapi_document("/_daypart"))
+    with TestClient(app) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(app.background.evaluate)  # starts the experiment
+        portal.call(app.runtime.store.record, bookings(app.runtime.rules.site_day(TUESDAY_2100)))
+        clock.epoch = TUESDAY_2100
+        portal.call(app.background.evaluate)  # a whole day later: the gates look
+        report = check(client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN))
+        board = client.get("/_daypart/", headers=TOKEN).text
+        page = client.get("/_daypart/experiments/evening-offer", headers=TOKEN).text
+
+    data = report.json()
+    decided = data["per_segment"]
+    assert decided["summary"] == "per segment: 1 shipped, 1 rolled back, 0 learning"
+    assert [(d["segment"], d["decision"], d["arm"]) for d in decided["decisions"]] == [
+        ("desktop × evening", "shipped", "offer"),
+        ("tablet × evening", "rolled_back", "control"),
+    ]
+    assert [s["decision"] for s in data["state"]["segments"]] == ["shipped", "rolled_back"]
+    assert data["state"]["status"] == "completed"  # every segment with visitors decided
+    assert data["stage_label"] == "completed per segment: control where nothing shipped"
+    card = board[board.index("aria-label='evening-offer'") :]
+    assert "<dt>segments</dt><dd>per segment: 1 shipped, 1 rolled back, 0 learning</dd>" in card
+    shipped = decided["decisions"][0]["reason"]
+    assert "offer beats control on desktop in the evening" in shipped
+    grid = page[page.index("id='grid'") :]
+    assert "<b>shipped offer</b>" in grid
+    assert "<b>rolled back</b>" in grid
+    assert "P(beat)" in grid  # the reason, in text for screen readers and on hover
+    assert "<b>shipped (offer served here)</b>" in page
+    assert "<td>ship_segment</td>" in page
+    assert "<td>rollback_segment</td>" in page
+    assert "<td>complete</td>" in page
+
+
+def test_a_pooled_experiment_reports_no_per_segment_decisions() -> None:
+    app = build_demo(
+        str(EXAMPLES_DIR / "travel.yaml"),
+        "memory://",
+        clock=Clock(TUESDAY_2100),
+        admin_token="segment-token-0123456789",
+        evaluate_interval=None,
+    )
+    check = Checker(openapi_document("/_daypart"))
+    with TestClient(app) as client:
+        report = check(client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN))
+        board = client.get("/_daypart/", headers=TOKEN).text
+    assert report.json()["per_segment"] is None
+    assert "<dt>segments</dt>" not in board
