@@ -148,6 +148,13 @@ class SimulationResult:
             f"  spent: {self.spent_conversions:,.1f} conversions (expected, on worse arms)"
         )
         lines += [f"  {entry}" for entry in self.history]
+        for segment in self.segments:
+            decision = segment.get("decision")
+            if decision is not None:  # decide: per_segment
+                lines.append(
+                    f"  {segment['device']} × {segment['daypart']}: {decision['decision']} "
+                    f"{decision['arm']} on day {decision['day']:.1f} — {decision['reason']}"
+                )
         holdout = self.holdout
         if holdout is not None:
             planted, reported = holdout["planted"], holdout["reported"]
@@ -401,10 +408,14 @@ async def _finish(
         if with_channels
         else [(device, daypart, None) for device, daypart in segments_of(counts)]
     )
+    # A per-segment experiment's decisions, with the simulated day each was taken on.
+    decided = (await Rollouts(store).state(experiment.name)).segments
+    started = store.clock() - seconds
     for device, daypart, channel in cells:
         rates = truth.rates(device, daypart, channel or "")
         best = max(rates.values())
         totals = arm_totals(counts, arms, experiment.goal, (device, daypart), channel)
+        decision = decided.get((device, daypart))
         result.segments.append(
             {
                 "device": device,
@@ -416,6 +427,15 @@ async def _finish(
                 "worse_arm_exposures": sum(
                     t.visitors for arm, t in zip(arms, totals, strict=True) if rates[arm] < best
                 ),
+                "spent_conversions": spend_of(totals, values=False).conversions,
+                "decision": None
+                if decision is None
+                else {
+                    "decision": decision.decision,
+                    "arm": decision.arm,
+                    "day": round((decision.at - started) / 86400, 2),
+                    "reason": decision.reason,
+                },
             }
         )
     result.days = seconds / 86400
@@ -548,6 +568,8 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
                 result.visitors += count
                 if not cell.served:  # another rule serves them: never in the experiment
                     continue
+                if state.segments and (cell.device, cell.daypart) in state.segments:
+                    continue  # a decided segment serves its decision and counts nothing
                 kind = cell.kind
                 admitted = rng.binomial(count, kind.admitted(experiment, state))
                 if not admitted:
