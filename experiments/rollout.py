@@ -154,23 +154,7 @@ class Rollouts:
         so they look again only at the next whole period; the audit log keeps the numbers.
         False when the state changed meanwhile (nothing written)."""
         updated = expected.next(checked=look)
-        written = await self.store.set_state(
-            experiment.name, updated.to_dict(), expected_version=expected.version
-        )
-        if written:
-            await self.store.append_audit(
-                experiment.name,
-                {
-                    "time": f"{self.clock():.3f}",
-                    "actor": "evaluator",
-                    "action": "hold",
-                    "reason": reason,
-                    "from": json.dumps(expected.to_dict(), sort_keys=True),
-                    "to": json.dumps(updated.to_dict(), sort_keys=True),
-                    "numbers": json.dumps(dict(numbers), sort_keys=True, default=str),
-                },
-            )
-        return written
+        return await self.transition(experiment, expected, updated, [("hold", reason, numbers)])
 
     async def set_weights(
         self,
@@ -184,24 +168,10 @@ class Rollouts:
         """Store a bandit's weight periods (``experiments.bandit``) with an audit entry
         ("weights"); None when the state changed meanwhile (nothing written)."""
         updated = replace(expected, version=expected.version + 1, weights=weights)
-        written = await self.store.set_state(
-            experiment.name, updated.to_dict(), expected_version=expected.version
+        written = await self.transition(
+            experiment, expected, updated, [("weights", reason, numbers)]
         )
-        if not written:
-            return None
-        await self.store.append_audit(
-            experiment.name,
-            {
-                "time": f"{self.clock():.3f}",
-                "actor": "evaluator",
-                "action": "weights",
-                "reason": reason,
-                "from": json.dumps(expected.to_dict(), sort_keys=True),
-                "to": json.dumps(updated.to_dict(), sort_keys=True),
-                "numbers": json.dumps(dict(numbers), sort_keys=True, default=str),
-            },
-        )
-        return updated
+        return updated if written else None
 
     async def transition(
         self,
