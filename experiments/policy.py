@@ -32,6 +32,7 @@ from daypart.experiments.bucketing import ArmPicker
 from daypart.experiments.enrollment import Enrollment
 from daypart.experiments.errors import ExperimentMisuse
 from daypart.experiments.state import NOT_STARTED, RolloutState, WeightPeriod
+from daypart.experiments.store.base import Segment
 from daypart.rules.context import Context
 from daypart.rules.model import Arm, Experiment, RuleSet
 
@@ -53,6 +54,11 @@ class Mark(NamedTuple):
     device: str  # mobile | tablet | desktop
     daypart: str
     channel: str = ""  # "" when the rules declare no channels (and in older cookies)
+
+    @property
+    def segment(self) -> Segment:
+        """Where the exposure was counted: its conversions are counted there too."""
+        return Segment(self.device, self.daypart, self.channel)
 
 
 class Assignment(NamedTuple):

@@ -23,7 +23,7 @@ from daypart.experiments.holdout import DEFAULT
 from daypart.experiments.policy import Mark
 from daypart.experiments.state import NOT_STARTED
 from daypart.experiments.store import SCHEMES, MemoryStore, store_from_url
-from daypart.experiments.store.base import Exposure, Segment, Store
+from daypart.experiments.store.base import Exposure, Store
 from daypart.middleware.background import Background
 from daypart.middleware.classify import Classifier
 from daypart.middleware.compiled_rules import CompiledRules
@@ -342,7 +342,7 @@ class AdaptiveMiddleware:
                 Exposure(
                     decision.experiment,
                     new_mark.arm,
-                    Segment(new_mark.device, new_mark.daypart, new_mark.channel),
+                    new_mark.segment,
                     visitor_id,
                     rules.site_day(epoch),
                 )
@@ -355,7 +355,7 @@ class AdaptiveMiddleware:
                 Exposure(
                     rules.holdouts[decision.rule].name,
                     holdout_mark.arm,
-                    Segment(holdout_mark.device, holdout_mark.daypart, holdout_mark.channel),
+                    holdout_mark.segment,
                     visitor_id,
                     rules.site_day(epoch),
                 )

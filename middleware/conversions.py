@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from daypart.experiments.errors import ExperimentMisuse
 from daypart.experiments.policy import Mark
-from daypart.experiments.store.base import Conversion, Segment
+from daypart.experiments.store.base import Conversion
 from daypart.middleware.decision import Decision
 from daypart.middleware.goals import CompiledGoal, checked_value
 from daypart.middleware.runtime import Runtime
@@ -35,7 +35,7 @@ def record_conversion(
         day = rules.site_day(runtime.clock())
         recorder = runtime.recorder
         for experiment, mark in targets:
-            segment = Segment(mark.device, mark.daypart, mark.channel)
+            segment = mark.segment
             recorder.add(Conversion(experiment, mark.arm, segment, visitor_id, goal, value, day))
     return len(targets)
 
