@@ -11,10 +11,9 @@ down, a summary every few minutes, one when it is back), never logged per attemp
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from daypart.experiments.state import RolloutState
 from daypart.experiments.store.errors import StoreError
@@ -25,6 +24,36 @@ from daypart.rules.loader import load_rules
 logger = logging.getLogger("daypart")
 
 SHUTDOWN_FLUSH_SECONDS = 5.0
+STOP_SECONDS = 10.0  # how long stop() waits for the jobs to end before giving up on them
+RECANCEL_SECONDS = 0.2  # how often a job that is still running is cancelled again
+
+
+async def stop_tasks(tasks: Sequence[asyncio.Task[None]], within: float = STOP_SECONDS) -> int:
+    """Cancel ``tasks`` and wait for them to end; return how many did not end ``within``
+    seconds.
+
+    A single ``cancel()`` is not enough: on Python 3.11, ``asyncio.wait_for`` (which
+    redis-py wraps around every command when a socket timeout is set) can swallow a
+    cancellation that arrives just as the command completes (CPython gh-86296, fixed in
+    3.12), and the job goes on as if nothing happened. So a job still running is cancelled
+    again every ``RECANCEL_SECONDS`` until it ends or the time is up, and stop() never
+    waits forever on one. The jobs' own loops also end on ``Background._running``."""
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(RECANCEL_SECONDS, left))
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "daypart: background job %s failed", task.get_name(), exc_info=task.exception()
+            )
+    return len(pending)
 
 
 class Background:
@@ -32,6 +61,7 @@ class Background:
         self.runtime = runtime
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False  # the jobs' loops end when this is cleared (see stop_tasks)
         self._rules_stamp: tuple[int, int] | None = self._stamp()
         # The digest of a file that failed to load: while the rules are broken, a file
         # rewritten within the same mtime tick and at the same size is still retried.
@@ -49,6 +79,7 @@ class Background:
 
     def _spawn(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._running = True
         runtime = self.runtime
         settings = runtime.settings
         self._tasks = [loop.create_task(runtime.recorder.run(), name="daypart-flush")]
@@ -64,12 +95,14 @@ class Background:
 
     async def stop(self) -> None:
         tasks, self._tasks, self._loop = self._tasks, [], None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._running = False
         recorder = self.runtime.recorder
+        recorder.stop()
+        left = await stop_tasks(tasks)
+        if left:
+            logger.error(
+                "daypart: %d background jobs did not stop within %.0f s", left, STOP_SECONDS
+            )
         try:
             await asyncio.wait_for(recorder.flush(), SHUTDOWN_FLUSH_SECONDS)
         except (StoreError, TimeoutError) as exc:
@@ -78,9 +111,8 @@ class Background:
             )
         await self.runtime.store.close()
 
-    @staticmethod
-    async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
-        while True:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        while self._running:
             await asyncio.sleep(seconds)
             try:
                 await job()

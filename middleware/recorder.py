@@ -73,6 +73,7 @@ class Recorder:
         self.stats = RecorderStats()
         self._buffer: deque[Record] = deque()
         self._wake: asyncio.Event | None = None
+        self._running = False
         self._flushing = asyncio.Lock()
         # Told of every batch the store took and how long it took (the metrics' counters).
         self.on_batch: Callable[[Sequence[Record], float], None] | None = None
@@ -131,18 +132,25 @@ class Recorder:
                 if self.on_batch is not None:
                     self.on_batch(batch, time.perf_counter() - started)
 
+    def stop(self) -> None:
+        """End ``run``'s loop at its next turn (the caller also cancels it)."""
+        self._running = False
+
     async def run(self) -> None:
         """Flush every ``interval`` or as soon as a batch is full, until cancelled."""
         self._wake = asyncio.Event()
+        self._running = True
         backoff = 0.0
-        while True:
+        while self._running:  # stop() clears it, in case a cancellation was swallowed
             woken = False
             if backoff:
                 # The store failed: wait it out, however full the buffer gets meanwhile.
                 await asyncio.sleep(backoff)
             else:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation.
                 with contextlib.suppress(TimeoutError):
-                    woken = await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                    async with asyncio.timeout(self.interval):
+                        woken = await self._wake.wait()
             self._wake.clear()
             try:
                 # Woken by a full batch: send whole batches only, so that a busy site makes
