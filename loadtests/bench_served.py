@@ -77,7 +77,11 @@ class Case:
 CASES = (
     Case("bare Starlette app", "bare", returning=True),
     Case("pass-through ASGI middleware", "passthrough", returning=True),
+    # The least work serving a decision takes (loadtests/floors.py): no Python middleware
+    # doing daypart's job can be faster, so these rows bound what the targets can ask.
+    Case("returning: least work (floor)", "floor-returning", returning=True),
     Case("daypart, returning visitor", "daypart", returning=True),
+    Case("new: least work (floor)", "floor-new", returning=False),
     Case("daypart, new visitor", "daypart", returning=False),
 )
 

@@ -12,9 +12,11 @@ by 10% or more. Needs ``valgrind`` (Debian's package).
 A second table counts the requests ``make bench-served`` sends, through uvicorn's own HTTP
 protocol in process (``loadtests/uvicorn_inprocess.py``: parsing, the scope, the task,
 the response written), the served app of ``loadtests/served_app.py``. Beside the bare app
-it counts two floors: the cheapest wrapper of ``send`` and one that adds the two response
-headers daypart must add to an adapted page (``Vary`` and ``Cache-Control: private``), so
-what daypart itself costs on top of what any middleware doing its job costs is visible.
+it counts floors: the cheapest wrapper of ``send``, one that adds the two response
+headers daypart must add to an adapted page (``Vary`` and ``Cache-Control: private``), and
+the least work serving daypart's decisions takes for a returning and a new visitor
+(``loadtests/floors.py``), so what daypart itself costs on top of what any middleware
+doing its job costs is visible.
 The ratio of instructions to the bare app's is close to the ratio of served CPU time.
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 
 import uvloop
 
-from loadtests import bench, served_app, uvicorn_inprocess
+from loadtests import bench, floors, served_app, uvicorn_inprocess
 from loadtests.bench_served import HEADERS, PATH
 from loadtests.harness import ASGIApp, Scope, call
 
@@ -50,7 +52,9 @@ SERVED_KINDS = {
     "served-bare": "bare Starlette app",
     "served-wrap": "a send wrapper (floor)",
     "served-headers": "+ Vary, Cache-Control (floor)",
+    "served-floor-returning": "returning: the least work (floor)",
     "served-returning": "daypart, returning visitor",
+    "served-floor-new": "new: the least work (floor)",
     "served-new": "daypart, new visitor",
 }
 SMALL, LARGE = 200, 1200
@@ -87,9 +91,15 @@ def _served_inside(kind: str, count: int) -> None:
     )
     app = served_app.build()
     headers = dict(HEADERS)
-    if kind == "served-returning":
-        headers["Cookie"] = asyncio.run(_first_cookie(app, headers))
-    if kind == "served-wrap":
+    if kind in ("served-returning", "served-floor-returning"):
+        # the floor gets daypart's cookie too: the same request bytes to parse
+        daypart = app if kind == "served-returning" else _daypart_app()
+        headers["Cookie"] = asyncio.run(_first_cookie(daypart, headers))
+    if kind == "served-floor-returning":
+        app = floors.ReturningFloor(app)
+    elif kind == "served-floor-new":
+        app = floors.NewFloor(app)
+    elif kind == "served-wrap":
         app = _wrapped(app, ())
     elif kind == "served-headers":
         app = _wrapped(app, PRIVATE_HEADERS)
@@ -103,6 +113,15 @@ def _served_inside(kind: str, count: int) -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(measured())
+
+
+def _daypart_app() -> ASGIApp:
+    previous = os.environ[served_app.APP_ENV]
+    os.environ[served_app.APP_ENV] = "daypart"
+    try:
+        return served_app.build()
+    finally:
+        os.environ[served_app.APP_ENV] = previous
 
 
 PRIVATE_HEADERS = (

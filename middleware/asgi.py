@@ -235,6 +235,7 @@ class AdaptiveMiddleware:
         entry = decisions.get(key)
         new_mark: Mark | None = None
         holdout_mark: Mark | None = None  # a first exposure to a rule's holdout
+        day = -1  # the site's local day, asked of the rules once, only when something counts
         if entry is not None and entry[0] <= epoch < entry[1]:
             (
                 _,
@@ -271,6 +272,7 @@ class AdaptiveMiddleware:
                         variant = rules.variants.get(served) if served else None
                 if policy is not None:
                     assert context is not None  # kept with every policy
+                    day = rules.site_day(epoch)
                     arm, served, new_mark = policy.assign(
                         states.get(policy.name, NOT_STARTED),
                         visitor_id,
@@ -278,7 +280,7 @@ class AdaptiveMiddleware:
                         context,
                         segment,
                         channel,
-                        rules.site_day(epoch),
+                        day,
                     )
                     variant = rules.variants.get(served)
             # Positional arguments: this runs on most requests (see the field order).
@@ -337,6 +339,8 @@ class AdaptiveMiddleware:
         visitor_id = decision.visitor_id
         known = decision.cookie  # None for new visitors; resign: signed with an older secret
         set_cookie = decision.tracked and (known is None or new_mark is not None or known.resign)
+        if (new_mark is not None or holdout_mark is not None) and day < 0:
+            day = rules.site_day(epoch)
         if new_mark is not None and visitor_id is not None and decision.experiment is not None:
             runtime.recorder.add(
                 Exposure(
@@ -344,7 +348,7 @@ class AdaptiveMiddleware:
                     new_mark.arm,
                     new_mark.segment,
                     visitor_id,
-                    rules.site_day(epoch),
+                    day,
                 )
             )
         if holdout_mark is not None:
@@ -357,7 +361,7 @@ class AdaptiveMiddleware:
                     holdout_mark.arm,
                     holdout_mark.segment,
                     visitor_id,
-                    rules.site_day(epoch),
+                    day,
                 )
             )
         if set_cookie:
