@@ -136,7 +136,12 @@ def shoot(base: str, out: Path) -> list[Path]:
                 driver.get(url)
                 height = driver.execute_script("return document.body.scrollHeight")
                 width = 1280 if metrics is None else 390
-                driver.set_window_size(width, min(max(int(height) + 40, 600), 4000))
+                tall = min(max(int(height) + 40, 600), 4000)
+                driver.set_window_size(width, tall)
+                if metrics is not None:  # the whole page, as a phone would scroll through it
+                    driver.execute_cdp_cmd(
+                        "Emulation.setDeviceMetricsOverride", {**metrics, "height": tall}
+                    )
                 path = out / f"{name}-{device}.png"
                 driver.save_screenshot(str(path))
                 taken.append(path)

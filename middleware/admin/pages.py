@@ -45,6 +45,15 @@ input,select{font:inherit;padding:.5rem;width:100%;max-width:24rem;box-sizing:bo
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 .when{white-space:nowrap}
 details{margin:.3rem 0}summary{cursor:pointer;padding:.3rem 0}
+@media (max-width:40rem){
+table.arms{display:table;width:100%}
+table.arms tr:first-child{display:none}
+table.arms tr{display:block;border-bottom:2px solid #bbb;margin-bottom:.6rem}
+table.arms td{display:flex;justify-content:space-between;gap:1rem;text-align:right;
+border-bottom:1px solid #eee;padding:.25rem .2rem}
+table.arms td::before{content:attr(data-label);color:#555;text-align:left}
+table.arms td:first-child{font-weight:700;text-align:left}
+}
 </style>"""
 
 
@@ -130,53 +139,53 @@ def _money(value: object) -> str:
 
 
 def _arm_table(arms: Sequence[Mapping[str, Any]], baseline: str = "control") -> str:
-    """``baseline``: what the first arm is called (a holdout's is the default)."""
+    """``baseline``: what the first arm is called (a holdout's is the default). Each cell
+    carries its column's name (``data-label``): on a phone the table is laid out as one
+    card per arm, every figure beside its name, instead of a table to scroll sideways."""
     revenue = any("revenue_per_visitor" in arm for arm in arms)
-    head = (
-        "<tr><th>arm</th><th>visitors</th><th>conversions</th><th>rate</th><th>95% interval</th>"
-        f"<th>uplift 95%</th><th>P(beat {_e(baseline)})</th><th>P(best)</th><th>expected loss</th>"
-        + (
-            "<th>revenue</th><th>per visitor</th><th>extra per 1,000 visitors (95%)</th>"
-            if revenue
-            else ""
-        )
-        + "</tr>"
-    )
+    labels = [
+        "arm", "visitors", "conversions", "rate", "95% interval", "uplift 95%",
+        f"P(beat {baseline})", "P(best)", "expected loss",
+    ]  # fmt: skip
+    if revenue:
+        labels += ["revenue", "per visitor", "extra per 1,000 visitors (95%)"]
+    head = "<tr>" + "".join(f"<th>{_e(label)}</th>" for label in labels) + "</tr>"
     rows = []
     for index, arm in enumerate(arms):
         low, high = (arm.get("rate_interval") or (None, None))[:2]
         uplift = arm.get("uplift_interval") or (None, None)
         control = index == 0  # compared with itself: no uplift, no chance to beat itself
-        extra = ""
+        cells = [
+            f"{_e(arm.get('name'))}"
+            f"{f' ({_e(baseline)})' if control and arm.get('name') != baseline else ''}",
+            _e(arm.get("visitors")),
+            _e(arm.get("conversions")),
+            _pct(arm.get("rate")),
+            f"{_pct(low)} – {_pct(high)}",
+            "–" if control else f"{_pct(uplift[0], 1)} – {_pct(uplift[1], 1)}",
+            "–" if control else _pct(arm.get("prob_beat_control"), 1),
+            _pct(arm.get("prob_best"), 1),
+            _num(arm.get("expected_loss"), 5),
+        ]
         if revenue:
             interval = arm.get("incremental_revenue_per_1000_interval") or (None, None)
-            extra = (
-                f"<td>{_money(arm.get('revenue'))}</td>"
-                f"<td>{_money(arm.get('revenue_per_visitor'))}</td><td>"
-                + (
-                    "–"
-                    if control
-                    else f"{_money(arm.get('incremental_revenue_per_1000'))} "
-                    f"<small>({_money(interval[0])} to {_money(interval[1])})</small>"
-                )
-                + "</td>"
-            )
-        rows.append(
-            f"<tr><td>{_e(arm.get('name'))}"
-            f"{f' ({_e(baseline)})' if control and arm.get('name') != baseline else ''}</td>"
-            f"<td>{_e(arm.get('visitors'))}</td>"
-            f"<td>{_e(arm.get('conversions'))}</td><td>{_pct(arm.get('rate'))}</td>"
-            f"<td>{_pct(low)} – {_pct(high)}</td>"
-            + (
-                "<td>–</td><td>–</td>"
+            cells += [
+                _money(arm.get("revenue")),
+                _money(arm.get("revenue_per_visitor")),
+                "–"
                 if control
-                else f"<td>{_pct(uplift[0], 1)} – {_pct(uplift[1], 1)}</td>"
-                f"<td>{_pct(arm.get('prob_beat_control'), 1)}</td>"
+                else f"{_money(arm.get('incremental_revenue_per_1000'))} "
+                f"<small>({_money(interval[0])} to {_money(interval[1])})</small>",
+            ]
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td data-label='{_e(label)}'>{cell}</td>"
+                for label, cell in zip(labels, cells, strict=True)
             )
-            + f"<td>{_pct(arm.get('prob_best'), 1)}</td>"
-            f"<td>{_num(arm.get('expected_loss'), 5)}</td>{extra}</tr>"
+            + "</tr>"
         )
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f"<table class='arms'>{head}{''.join(rows)}</table>"
 
 
 def channel_details(report: Mapping[str, Any], order: Sequence[str] = ()) -> str:

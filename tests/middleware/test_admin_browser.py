@@ -207,6 +207,17 @@ def test_log_in_pause_with_confirmation_and_refuse_another_sites_forms(
         phone(True)
         driver.refresh()
         driver.save_screenshot(str(shots / "experiment-phone.png"))
+        # On a phone each arm is a card: nothing to scroll sideways, every figure in view.
+        overflowing = driver.execute_script(
+            "return [...document.querySelectorAll('table.arms')].filter(t =>"
+            " t.scrollWidth > t.clientWidth + 1"
+            " || t.getBoundingClientRect().right > window.innerWidth + 1).length"
+        )
+        assert overflowing == 0
+        for cell in driver.find_elements(By.CSS_SELECTOR, "table.arms td[data-label='rate']"):
+            assert cell.is_displayed()
+            assert cell.rect["x"] + cell.rect["width"] <= 390 + 1
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
         driver.find_element(By.XPATH, "//h2[.='Rollout history']").location_once_scrolled_into_view  # noqa: B018
         driver.save_screenshot(str(shots / "history-phone.png"))
         phone(False)

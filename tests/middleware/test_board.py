@@ -75,4 +75,5 @@ def test_the_board_and_the_page_say_it_in_words_and_money() -> None:
     assert "Cumulative conversion rate per arm, with its 95% interval" in page
     assert "Probability to beat control, cumulative" in page
     assert "extra per 1,000 visitors (95%)" in page  # revenue columns in the pooled table
-    assert "<td>–</td><td>–</td>" in page  # control's own uplift and P(beat control)
+    # control's own uplift and P(beat control), each cell named for the phone layout
+    assert "<td data-label='uplift 95%'>–</td><td data-label='P(beat control)'>–</td>" in page
