@@ -25,7 +25,7 @@ from daypart.experiments.segment_decisions import (
     undecided_counts,
 )
 from daypart.experiments.segment_gates import judge_segments
-from daypart.experiments.store.base import Store
+from daypart.experiments.store.base import ExperimentCounts, Store
 from daypart.rules.localtime import Clock
 from daypart.rules.model import Experiment, RuleSet
 
@@ -153,29 +153,38 @@ class Evaluator:
                         "daypart: %s: %s not applied: %s", experiment.name, decision.verdict, exc
                     )
             if experiment.allocation == "bandit" and decision.look is not None:
-                await self._reweigh(experiment, [t.pair for t in totals], ruleset.site.timezone)
+                await self._reweigh(
+                    experiment, [t.pair for t in totals], counts, ruleset.site.timezone
+                )
             evaluations.append(Evaluation(experiment.name, decision, applied))
         return evaluations
 
     async def _reweigh(
-        self, experiment: Experiment, arms: list[tuple[int, int]], zone: str
+        self,
+        experiment: Experiment,
+        arms: list[tuple[int, int]],
+        counts: ExperimentCounts,
+        zone: str,
     ) -> None:
-        """A bandit's new weights after a gate look, from the next local day on."""
+        """A bandit's new weights after a gate look, from the next local day on: pooled
+        from ``arms`` and per segment from ``counts`` (the consistent cells)."""
         state = await self.rollouts.state(experiment.name)
         if state.status != "running":
             return
         now = self.clock()
-        period = next_period(experiment, state, arms, now, zone)
+        period = next_period(experiment, state, arms, now, zone, counts)
         if period is None:
             return
         reason = describe(period)
-        numbers = {
+        numbers: dict[str, object] = {
             "weights": dict(period.weights),
             "prob_best": dict(period.prob_best),
             "day": period.day,
             "visitors": [v for _, v in arms],
             "conversions": [c for c, _ in arms],
         }
+        if period.segments:
+            numbers["segments"] = period.to_dict()["segments"]
         if await self.rollouts.set_weights(
             experiment, state, with_period(state, period), reason=reason, numbers=numbers
         ):
