@@ -82,7 +82,14 @@ from daypart.experiments.stats.reasons import (
     WEIGHTS_UNKNOWN,
 )
 from daypart.experiments.stats.revenue import MIN_CONVERSIONS, revenue_table
-from daypart.experiments.store.base import Cell, CellKey, DailyCounts, ExperimentCounts, Store
+from daypart.experiments.store.base import (
+    Cell,
+    CellKey,
+    DailyCells,
+    DailyCounts,
+    ExperimentCounts,
+    Store,
+)
 from daypart.experiments.weight_periods import PER_PERIOD, AllocationReport, allocation_report
 from daypart.rules.model import Arm, Audience, Experiment, RuleSet, Stage
 
@@ -371,6 +378,8 @@ class ReportInput:
     daily: DailyCounts | None = None
     first_day: int | None = None
     today: int | None = None
+    # ... and per cell, where its weights differed by segment (``weight_periods``).
+    daily_cells: DailyCells | None = None
 
 
 @dataclass(slots=True)
@@ -533,7 +542,7 @@ def _assemble(
     allocation = None
     if experiment.allocation == "bandit":
         allocation = allocation_report(
-            experiment, state, source.today, source.daily, source.first_day
+            experiment, state, source.today, source.daily, source.first_day, source.daily_cells
         )
     if not source.weights_known:
         srm = _srm_neutral(visitors, WEIGHTS_UNKNOWN)
@@ -572,7 +581,8 @@ def _assemble(
     if srm.flagged:
         split = "/".join(f"{arm.weight:g}" for arm in arms)
         if allocation is not None and state.weights:
-            split = "bandit's per-period"
+            by_segment = any(p.segments or p.forgotten for p in state.weights)
+            split = "bandit's per-period" + (" and per-segment" if by_segment else "")
         reasons.append(
             f"sample ratio mismatch: exposures {'/'.join(map(str, visitors))} against a "
             f"{split} split (p = {srm.p_value:.2g}); find what loses or duplicates "
@@ -642,6 +652,7 @@ async def _input(
     counts = await store.counts(experiment.name)
     revenue: bool | None = None
     daily = first_day = today = None
+    cells = None
     if ruleset is not None:
         goal = ruleset.goals.get(experiment.goal)
         if goal is not None and goal.value_header is not None:
@@ -652,8 +663,17 @@ async def _input(
             first_day = min(local_day(state.started, zone), today)
             if state.weights:  # before any weight change the pooled analysis is the same
                 daily = await store.daily(experiment.name, first_day, today)
+            if any(period.segments or period.forgotten for period in state.weights):
+                cells = await store.daily_cells(experiment.name, first_day, today)
     return ReportInput(
-        experiment, counts, state, revenue, daily=daily, first_day=first_day, today=today
+        experiment,
+        counts,
+        state,
+        revenue,
+        daily=daily,
+        first_day=first_day,
+        today=today,
+        daily_cells=cells,
     )
 
 

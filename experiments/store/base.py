@@ -75,6 +75,9 @@ class Cell:
 
 CellKey = tuple[str, str, str, str]  # (arm, device, daypart, channel); channel "" if none
 DailyCounts = dict[int, dict[str, Cell]]  # day (date ordinal) -> arm -> that day's counters
+# day (date ordinal) -> (arm, device, daypart, channel) -> that day's exposures and
+# conversions (no revenue): what a bandit's report needs where its weights differ by segment.
+DailyCells = dict[int, dict[CellKey, Cell]]
 
 
 @dataclass(slots=True)
@@ -231,6 +234,12 @@ class Store(ABC):
         """Counts per day and arm for the days ``first_day``..``last_day`` (date ordinals,
         both included) that have any; at most ``DAILY_RETENTION_DAYS`` days are kept.
         Records without a ``day`` are counted in ``counts`` only."""
+
+    @abstractmethod
+    async def daily_cells(self, experiment: str, first_day: int, last_day: int) -> DailyCells:
+        """Exposures and conversions per day and cell (arm and segment) for the days
+        ``first_day``..``last_day`` that have any, kept like ``daily``'s (revenue is
+        left out: per day and segment only the weight periods' analysis reads them)."""
 
     @abstractmethod
     async def experiments(self) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +17,7 @@ from daypart.experiments.rollout import Rollouts
 from daypart.experiments.segment_decisions import new_decisions, per_segment_view, undecided_counts
 from daypart.experiments.segment_gates import judge_segments
 from daypart.experiments.state import RolloutState, SegmentDecision
-from daypart.experiments.store import MemoryStore, store_from_url
+from daypart.experiments.store import MemoryStore
 from daypart.experiments.store.base import (
     Cell,
     Conversion,
@@ -28,7 +27,8 @@ from daypart.experiments.store.base import (
     Segment,
     Store,
 )
-from daypart.rules.model import Arm, Experiment, Gates, Goal, Rule, RuleSet, Site, Variant
+from daypart.rules.model import Arm, Experiment, Gates
+from tests.experiments.conftest import FakeClock, ruleset_of
 
 DAY = 86400.0
 EXPERIMENT = Experiment(
@@ -37,38 +37,10 @@ EXPERIMENT = Experiment(
     goal="booked",
     gates=Gates(min_visitors_per_arm=300, min_stage_seconds=DAY, decide="per_segment"),
 )
-RULES = RuleSet(
-    version=1,
-    site=Site(),
-    dayparts={},
-    variants={"booking": Variant("booking"), "booking-offer": Variant("booking-offer")},
-    goals={"booked": Goal("booked", path="/booked")},
-    rules=(Rule("all", "booking", experiment="evening-offer"),),
-    experiments={"evening-offer": EXPERIMENT},
-)
+RULES = ruleset_of(EXPERIMENT)
 DESKTOP = Segment("desktop", "evening")
 TABLET = Segment("tablet", "evening")
 MOBILE = Segment("mobile", "evening")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        yield store_from_url(request.getfixturevalue("redis_url"))
-
-
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
 
 
 def records(
@@ -108,9 +80,8 @@ def test_the_state_keeps_decided_segments_and_old_states_have_none() -> None:
 
 
 def test_segments_ship_and_roll_back_on_their_own_then_the_experiment_completes(
-    store: Store,
+    store: Store, clock: FakeClock
 ) -> None:
-    clock = FakeClock()
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     rollouts = Rollouts(store, clock)
 
@@ -132,7 +103,7 @@ def test_segments_ship_and_roll_back_on_their_own_then_the_experiment_completes(
         await store.close()
         return first, second, entries
 
-    first, second, entries = run(scenario())
+    first, second, entries = asyncio.run(scenario())
     assert first.status == "running"
     assert {key: (d.decision, d.arm) for key, d in first.segments.items()} == {
         ("desktop", "evening"): ("shipped", "offer"),
@@ -164,10 +135,9 @@ def test_segments_ship_and_roll_back_on_their_own_then_the_experiment_completes(
     )
 
 
-def test_stages_grow_on_the_undecided_segments_only(store: Store) -> None:
+def test_stages_grow_on_the_undecided_segments_only(store: Store, clock: FakeClock) -> None:
     """Desktop's big win is decided and left out: the stage does not grow on it while the
     tablet's numbers (too few visitors) cannot say anything yet."""
-    clock = FakeClock()
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     rollouts = Rollouts(store, clock)
     staged = Experiment(
@@ -191,7 +161,7 @@ def test_stages_grow_on_the_undecided_segments_only(store: Store) -> None:
         await store.close()
         return state, entries, report
 
-    state, entries, report = run(scenario())
+    state, entries, report = asyncio.run(scenario())
     # The report judges as the evaluator does: on the undecided segments.
     assert report.gate.numbers["visitors_min_arm"] == 100
     assert list(state.segments) == [("desktop", "evening")]
@@ -207,7 +177,7 @@ def test_undecided_counts_leave_out_the_decided_segments() -> None:
         await store.record(records(TABLET, {"control": 1}, visitors=2))
         return await store.counts("evening-offer")
 
-    counts = run(counted())
+    counts = asyncio.run(counted())
     decided = RolloutState(
         segments={("desktop", "evening"): SegmentDecision("rolled_back", "control", 1.0, "r")}
     )

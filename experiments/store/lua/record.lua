@@ -3,7 +3,9 @@
 --
 -- KEYS[1]   the experiment's counts hash
 -- KEYS[2..] per record, its shard of the marks hash in each live generation, newest first,
---           then the hash of its day's counts (a placeholder when the record has no day)
+--           then the hash of its day's counts (a placeholder when the record has no day):
+--           per arm ("arm|exposures", "arm|conv|goal", revenue) and per cell
+--           ("cell|exposures", "cell|conv|goal"; no revenue)
 -- ARGV[1]   live generations per record (each record brings that many marks keys + 1)
 -- ARGV[2]   expiry of the newest generation, unix milliseconds
 -- ARGV[3..] eight values per record: kind ("x" exposure, "c" conversion), cell
@@ -40,11 +42,13 @@ for a = 3, #ARGV, 8 do
       redis.call('HINCRBY', counts, cell .. '|exposures', 1)
       if day_expiry ~= '' then
         redis.call('HINCRBY', daily, arm .. '|exposures', 1)
+        redis.call('HINCRBY', daily, cell .. '|exposures', 1)
       end
     else
       redis.call('HINCRBY', counts, cell .. '|conv|' .. goal, 1)
       if day_expiry ~= '' then
         redis.call('HINCRBY', daily, arm .. '|conv|' .. goal, 1)
+        redis.call('HINCRBY', daily, cell .. '|conv|' .. goal, 1)
       end
       if value ~= '' then
         redis.call('HINCRBYFLOAT', counts, cell .. '|rev|' .. goal, value)
