@@ -153,8 +153,11 @@ class Evaluator:
                         "daypart: %s: %s not applied: %s", experiment.name, decision.verdict, exc
                     )
             if experiment.allocation == "bandit" and decision.look is not None:
+                # Per segment, the pooled weights are for the segments still learning: on
+                # their counts, as the stages grow (a decided segment takes no one new).
+                pooled = judged if segmented else totals
                 await self._reweigh(
-                    experiment, [t.pair for t in totals], counts, ruleset.site.timezone
+                    experiment, [t.pair for t in pooled], counts, ruleset.site.timezone
                 )
             evaluations.append(Evaluation(experiment.name, decision, applied))
         return evaluations

@@ -334,7 +334,7 @@ def _loss_too_high(
     relative_gate = judgement.ship_relative_loss_below
     if relative_gate is not None and not relative_loss < relative_gate:
         return (
-            f"its expected loss is {relative_loss:.2%} of {judgement.control}'s rate "
+            f"its expected loss is {relative_loss * 100:.2g}% of {judgement.control}'s rate "
             f"(ship gate below {relative_gate * 100:g}%)"
         )
     absolute_gate = judgement.ship_loss_below
@@ -377,7 +377,7 @@ def _verdict(
         )
     too_costly = _loss_too_high(judgement, relative_loss, control_rate)
     if beat >= judgement.ship_threshold and too_costly is None:
-        loss = f", expected loss {relative_loss:.2%} of {control}'s rate"
+        loss = f", expected loss {relative_loss * 100:.2g}% of {control}'s rate"
         return (
             "ship",
             f"{arm} beats {control} {where}: {probability('P(beat)', beat)} ≥ "

@@ -27,7 +27,7 @@ from daypart.experiments.store.base import (
     Segment,
     Store,
 )
-from daypart.rules.model import Arm, Experiment, Gates
+from daypart.rules.model import Arm, Experiment, Gates, Thresholds
 from tests.experiments.conftest import FakeClock, ruleset_of
 
 DAY = 86400.0
@@ -215,3 +215,39 @@ def test_a_segment_is_decided_only_when_its_own_numbers_agree() -> None:
         (("tablet", "evening"), "rolled_back"),
     ]
     assert "on its own numbers P(worse)=0.99" in changes[0].decision.reason
+
+
+def test_a_segment_ships_only_within_the_ship_gates_expected_loss() -> None:
+    """Desktop's offer beats control with P(beat) about 0.999 (the gate asks 0.95), but
+    its expected loss, small as it is, is above a ship gate that allows 0.001% of control's
+    rate: it does not ship. Under the usual 1% it does."""
+    counts = ExperimentCounts(
+        "evening-offer",
+        {
+            ("control", "desktop", "evening", ""): Cell(3000, {"booked": 90}),
+            ("offer", "desktop", "evening", ""): Cell(3000, {"booked": 135}),
+        },
+    )
+
+    def judged(relative_loss: float) -> tuple[Any, list[Any]]:
+        ship = Thresholds(prob_beat_control=0.95, expected_relative_loss_below=relative_loss)
+        strict = replace(EXPERIMENT, gates=replace(EXPERIMENT.gates, ship=ship))
+        judgement = judge_segments(strict, counts)
+        (desktop,) = judgement.segments
+        return desktop.arms[0], new_decisions(strict, RolloutState(), judgement, 7.0)
+
+    offer, changes = judged(0.00001)
+    assert offer.prob_beat_control > 0.99
+    assert 0.00001 < offer.expected_relative_loss < 0.01
+    assert (offer.verdict, changes) == ("inconclusive", [])
+    assert "but its expected loss is 0.0044% of control's rate (ship gate below 0.001%)" in (
+        offer.reason
+    )
+    offer, changes = judged(0.01)
+    assert offer.verdict == "ship"
+    assert [(c.segment, c.decision.decision) for c in changes] == [
+        (("desktop", "evening"), "shipped")
+    ]
+    assert changes[0].numbers["offer_expected_relative_loss"] == pytest.approx(
+        offer.expected_relative_loss, abs=1e-8
+    )
