@@ -132,7 +132,9 @@ class MemoryStore(Store):
                 del days[old]
                 by_cell.pop(old, None)
         add_to_cell(arms.setdefault(record.arm, Cell()), record)
-        cell = by_cell.setdefault(record.day, {}).setdefault(key, Cell())
+        # Per segment, channels pooled (as Redis keeps it: a day's fields stay few).
+        segment = (key[0], key[1], key[2], "")
+        cell = by_cell.setdefault(record.day, {}).setdefault(segment, Cell())
         if type(record) is Exposure:
             cell.exposures += 1
         else:

@@ -377,8 +377,7 @@ class RedisStore(Store):
                 if len(parts) <= _ARM_FIELD_PARTS:  # an arm's: daily
                     continue
                 arm, device, daypart, kind, *goal = parts
-                daypart, _, channel = daypart.partition(CHANNEL_MARK)
-                key = (arm, device, daypart, channel)
+                key = (arm, device, daypart, "")  # channels pooled: see record.lua
                 _set_counter(cells.setdefault(key, Cell()), kind, goal, _text(raw_value))
             if cells:  # days counted before cells were: none
                 found[day] = cells

@@ -15,7 +15,9 @@ import pytest
 from scipy.special import ndtr
 
 from daypart.experiments.bandit import (
+    MAX_PERIODS,
     MAX_SEGMENT_ENTRIES,
+    MAX_SEGMENTS,
     next_period,
     spans,
     weights_on,
@@ -235,17 +237,24 @@ def test_a_bad_segment_table_is_a_clear_error(segments: object, message: str) ->
 
 
 def test_the_state_stays_small_the_oldest_tables_go_first() -> None:
-    table = tuple((("device", f"part-{i}"), (0.2, 0.8)) for i in range(50))
+    """The worst case: a look every day for longer than the periods are kept, each with
+    the most segments a period may list."""
+    table = tuple((("desktop", f"daypart-{i:02d}"), (0.12, 0.88)) for i in range(MAX_SEGMENTS))
     state = RolloutState()
-    for day in range(FIRST_DAY, FIRST_DAY + 40):
-        state = RolloutState(weights=with_period(state, period(day, (0.3, 0.7), table)))
+    for day in range(FIRST_DAY, FIRST_DAY + MAX_PERIODS + 10):
+        made = replace(
+            period(day, (0.123, 0.877), table), prob_best=(("control", 0.0812), ("offer", 0.9188))
+        )
+        state = RolloutState(weights=with_period(state, made))
+    assert len(state.weights) == MAX_PERIODS
     kept = sum(len(p.segments) for p in state.weights)
-    assert kept <= MAX_SEGMENT_ENTRIES
-    assert kept == (MAX_SEGMENT_ENTRIES // 50) * 50
+    assert kept == (MAX_SEGMENT_ENTRIES // MAX_SEGMENTS) * MAX_SEGMENTS
     forgotten = [p for p in state.weights if p.forgotten]
     assert forgotten and all(p.segments == () for p in forgotten)
     assert max(p.day for p in forgotten) < min(p.day for p in state.weights if p.segments)
-    assert len(json.dumps(state.to_dict())) < 60_000
+    # What every worker reads every few seconds (docs/design.md, Bandit allocation).
+    assert len(json.dumps(state.to_dict())) < 135_000
+    assert RolloutState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 
 
 # --- serving ---------------------------------------------------------------------------

@@ -47,3 +47,28 @@ def test_each_segment_says_what_was_decided_when_and_what_it_spent(tmp_path: Pat
     # than a segment of the same traffic still learning after ten days.
     assert sum(winner["exposures"].values()) < sum(alike["exposures"].values()) / 2
     assert all(s["spent_conversions"] >= 0 for s in result["segments"])
+
+
+def test_a_bandit_sends_each_segment_toward_its_own_better_arm(tmp_path: Path) -> None:
+    """With ``allocation: bandit`` each segment's new visitors follow its own weights: the
+    offer wins on desktop in the evening and loses on mobile, so the first gets more offer
+    visitors than control and the mobile segments more control visitors than offer."""
+    truth = tmp_path / "truth.yaml"
+    truth.write_text(TRUTH.replace("0.15", "0.13"))
+    config = SimulationConfig(
+        RULES,
+        experiment="offer-per-segment",
+        truth=truth,
+        visitors_per_day=12_000,
+        max_days=6,
+        seed=1,
+        path="counts",
+        allocation="bandit",
+    )
+    result = asyncio.run(simulate(config)).to_dict()
+    exposures = {(s["device"], s["daypart"]): s["exposures"] for s in result["segments"]}
+    winner = exposures[("desktop", "evening")]
+    assert winner["offer"] > 1.3 * winner["control"]
+    losers = [shown for (device, _), shown in exposures.items() if device == "mobile"]
+    assert len(losers) == 4
+    assert all(shown["control"] > 1.3 * shown["offer"] for shown in losers)
