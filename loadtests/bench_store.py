@@ -172,9 +172,7 @@ async def counts_kilobytes(
                     visitor = f"{arm}-{device}-{daypart}-{channel}"
                     segment = Segment(device, daypart, channel)
                     records.append(Exposure(name, arm, segment, visitor, day))
-                    records.append(
-                        Conversion(name, arm, segment, visitor, "booked", 120.5, day)
-                    )
+                    records.append(Conversion(name, arm, segment, visitor, "booked", 120.5, day))
     for start in range(0, len(records), BATCH):
         await store.record(records[start : start + BATCH])
     key = "counts" if day is None else f"day:{day}"

@@ -10,6 +10,7 @@ import json
 from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from scipy.special import ndtr
@@ -25,7 +26,7 @@ from daypart.experiments.bandit import (
 )
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.policy import ExperimentPolicy, Mark
-from daypart.experiments.report import build_report
+from daypart.experiments.report import Report, build_report
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.segment_weights import prob_best_normal, segment_prob_best
 from daypart.experiments.state import RolloutState, WeightPeriod
@@ -42,6 +43,7 @@ from daypart.experiments.store.base import (
 from daypart.experiments.weight_periods import (
     SEGMENT_WEIGHTS_FORGOTTEN,
     SEGMENTS_UNKNOWN,
+    PeriodAnalysis,
     analyze_periods,
 )
 from daypart.rules.context import Context
@@ -250,7 +252,8 @@ def test_the_state_stays_small_the_oldest_tables_go_first() -> None:
     kept = sum(len(p.segments) for p in state.weights)
     assert kept == (MAX_SEGMENT_ENTRIES // MAX_SEGMENTS) * MAX_SEGMENTS
     forgotten = [p for p in state.weights if p.forgotten]
-    assert forgotten and all(p.segments == () for p in forgotten)
+    assert forgotten
+    assert all(p.segments == () for p in forgotten)
     assert max(p.day for p in forgotten) < min(p.day for p in state.weights if p.segments)
     # What every worker reads every few seconds (docs/design.md, Bandit allocation).
     assert len(json.dumps(state.to_dict())) < 135_000
@@ -261,7 +264,7 @@ def test_the_state_stays_small_the_oldest_tables_go_first() -> None:
 
 
 def context(device: str) -> Context:
-    return Context(device, LocalMinute("UTC", 3, 20 * 60), ("evening",), "/", "GET")
+    return Context(device, LocalMinute(ZoneInfo("UTC"), 3, 20 * 60), frozenset({"evening"}), "/")
 
 
 SERVED = RolloutState(
@@ -377,8 +380,8 @@ STATE = RolloutState(
 )
 
 
-def report_srm(store: Store, split: dict[tuple[str, str], tuple[int, int]]) -> dict[str, object]:
-    async def scenario() -> dict[str, object]:
+def report_srm(store: Store, split: dict[tuple[str, str], tuple[int, int]]) -> Report:
+    async def scenario() -> Report:
         await store.set_state("evening-offer", STATE.to_dict(), expected_version=None)
         await record_days(store, {DESKTOP: (500, 500), TABLET: (500, 500)}, FIRST_DAY)
         await record_days(store, split, FIRST_DAY + 1)
@@ -386,28 +389,33 @@ def report_srm(store: Store, split: dict[tuple[str, str], tuple[int, int]]) -> d
             store, EXPERIMENT, ruleset_of(EXPERIMENT), now=START + 1.5 * DAY
         )
         await store.close()
-        assert report.allocation is not None and report.allocation.periods is not None
-        return {"report": report, "periods": report.allocation.periods}
+        return report
 
     return asyncio.run(scenario())
 
 
+def periods_of(report: Report) -> PeriodAnalysis:
+    assert report.allocation is not None
+    assert report.allocation.periods is not None
+    return report.allocation.periods
+
+
 def test_the_sample_ratio_passes_under_segment_weights(store: Store) -> None:
-    found = report_srm(store, {DESKTOP: (100, 900), TABLET: (900, 100), MOBILE: (500, 500)})
-    periods = found["periods"]
-    assert not periods.srm.flagged  # type: ignore[attr-defined]
-    second = periods.periods[1]  # type: ignore[attr-defined]
+    report = report_srm(store, {DESKTOP: (100, 900), TABLET: (900, 100), MOBILE: (500, 500)})
+    periods = periods_of(report)
+    assert not periods.srm.flagged
+    second = periods.periods[1]
     assert [s.segment for s in second.segments] == [DESKTOP, MOBILE, TABLET]
     assert [s.weights for s in second.segments] == [(0.1, 0.9), (0.5, 0.5), (0.9, 0.1)]
-    assert not found["report"].srm.flagged  # type: ignore[attr-defined]
+    assert not report.srm.flagged
 
 
 def test_the_sample_ratio_fails_when_a_segment_disagrees_with_its_weights(store: Store) -> None:
     # Over both segments 1000/1000 matches the pooled 50/50: only per segment is it wrong.
-    found = report_srm(store, {DESKTOP: (500, 500), TABLET: (500, 500)})
-    report = found["report"]
-    assert report.srm.flagged  # type: ignore[attr-defined]
-    assert any("per-period and per-segment split" in r for r in report.reasons)  # type: ignore[attr-defined]
+    report = report_srm(store, {DESKTOP: (500, 500), TABLET: (500, 500)})
+    assert periods_of(report).srm.flagged
+    assert report.srm.flagged
+    assert any("per-period and per-segment split" in reason for reason in report.reasons)
 
 
 def test_the_comparison_is_stratified_by_segment_where_the_weights_differ() -> None:
