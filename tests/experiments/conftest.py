@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from daypart.experiments.store import MemoryStore, store_from_url
-from daypart.experiments.store.base import Store
+from daypart.experiments.store.base import Conversion, Exposure, Record, Segment, Store
 from daypart.rules.model import Experiment, Goal, Rule, RuleSet, Site, Variant
 
 BOOKED = Goal("booked", path="/booked")
@@ -51,3 +51,22 @@ def ruleset_of(experiment: Experiment, goal: Goal | None = BOOKED) -> RuleSet:
         rules=(Rule("all", "booking", experiment=experiment.name),),
         experiments={experiment.name: experiment},
     )
+
+
+def segment_records(
+    segment: Segment,
+    converted: dict[str, int],
+    visitors: dict[str, int],
+    day: int | None = None,
+    tag: str = "",
+) -> list[Record]:
+    """``visitors[arm]`` exposures of evening-offer in ``segment`` on ``day``, the first
+    ``converted[arm]`` of them converting on ``booked``; ``tag`` keeps batches apart."""
+    made: list[Record] = []
+    for arm, count in visitors.items():
+        for i in range(count):
+            visitor = f"{tag}{segment.device}-{arm}-{i}"
+            made.append(Exposure("evening-offer", arm, segment, visitor, day))
+            if i < converted[arm]:
+                made.append(Conversion("evening-offer", arm, segment, visitor, "booked", None, day))
+    return made

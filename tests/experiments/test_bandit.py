@@ -24,7 +24,7 @@ from daypart.experiments.report import build_report
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.state import RolloutState, WeightPeriod
 from daypart.experiments.stats import analyze
-from daypart.experiments.store.base import Conversion, Exposure, Record, Segment, Store
+from daypart.experiments.store.base import Record, Segment, Store
 from daypart.experiments.weight_periods import analyze_periods
 from daypart.rules.model import (
     Arm,
@@ -33,7 +33,7 @@ from daypart.rules.model import (
     RuleSet,
     Stage,
 )
-from tests.experiments.conftest import FakeClock, ruleset_of
+from tests.experiments.conftest import FakeClock, ruleset_of, segment_records
 
 DAY = 86400.0
 SEGMENT = Segment("desktop", "evening")
@@ -58,14 +58,7 @@ def ruleset(experiment: Experiment = EXPERIMENT) -> RuleSet:
 def records(
     converted: dict[str, int], visitors: dict[str, int], day: int | None = None, tag: str = ""
 ) -> list[Record]:
-    made: list[Record] = []
-    for arm, count in visitors.items():
-        for i in range(count):
-            visitor = f"{tag}{arm}-{i}"
-            made.append(Exposure("evening-offer", arm, SEGMENT, visitor, day))
-            if i < converted[arm]:
-                made.append(Conversion("evening-offer", arm, SEGMENT, visitor, "booked", None, day))
-    return made
+    return segment_records(SEGMENT, converted, visitors, day, tag)
 
 
 def period(day: int, control: float, offer: float) -> WeightPeriod:

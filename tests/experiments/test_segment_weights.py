@@ -33,10 +33,7 @@ from daypart.experiments.state import RolloutState, WeightPeriod
 from daypart.experiments.store.base import (
     Cell,
     CellKey,
-    Conversion,
     ExperimentCounts,
-    Exposure,
-    Record,
     Segment,
     Store,
 )
@@ -48,21 +45,14 @@ from daypart.experiments.weight_periods import (
 )
 from daypart.rules.context import Context
 from daypart.rules.localtime import LocalMinute
-from daypart.rules.model import Arm, Experiment, Gates, Stage
-from tests.experiments.conftest import FakeClock, ruleset_of
+from tests.experiments.conftest import FakeClock, ruleset_of, segment_records
+from tests.experiments.test_bandit import EXPERIMENT as BANDIT
 
 DAY = 86400.0
 START = datetime(2026, 1, 1).timestamp() - datetime(1970, 1, 1).timestamp()  # UTC midnight
 FIRST_DAY = date(2026, 1, 1).toordinal()
-EXPERIMENT = Experiment(
-    name="evening-offer",
-    arms=(Arm("control", "booking"), Arm("offer", "booking-offer")),
-    goal="booked",
-    rollout=(Stage(traffic=1.0),),
-    gates=Gates(min_visitors_per_arm=300, min_stage_seconds=DAY),
-    allocation="bandit",
-    min_share=0.1,
-)
+# The bandit tests' experiment, with the gates' usual minimum of visitors per arm.
+EXPERIMENT = replace(BANDIT, gates=replace(BANDIT.gates, min_visitors_per_arm=300))
 DESKTOP = ("desktop", "evening")
 TABLET = ("tablet", "evening")
 MOBILE = ("mobile", "evening")
@@ -312,19 +302,6 @@ def test_arms_stay_sticky_whatever_the_segment_weights() -> None:
 # --- the evaluator ------------------------------------------------------------------------
 
 
-def records(
-    segment: Segment, converted: dict[str, int], visitors: dict[str, int], day: int, tag: str
-) -> list[Record]:
-    made: list[Record] = []
-    for arm, count in visitors.items():
-        for i in range(count):
-            visitor = f"{tag}{segment.device}-{arm}-{i}"
-            made.append(Exposure("evening-offer", arm, segment, visitor, day))
-            if i < converted[arm]:
-                made.append(Conversion("evening-offer", arm, segment, visitor, "booked", None, day))
-    return made
-
-
 def test_a_gate_look_stores_segment_weights_with_an_audit_entry(
     store: Store, clock: FakeClock
 ) -> None:
@@ -336,7 +313,9 @@ def test_a_gate_look_stores_segment_weights_with_an_audit_entry(
         for key, converted in _CLEAR.items():
             segment = Segment(*key)
             await store.record(
-                records(segment, converted, {"control": 3000, "offer": 3000}, FIRST_DAY, "a")
+                segment_records(
+                    segment, converted, {"control": 3000, "offer": 3000}, FIRST_DAY, "a"
+                )
             )
         await evaluator.run_once(rules)
         clock.now += DAY
@@ -369,7 +348,7 @@ async def record_days(
         segment = Segment(*key)
         arms = {"control": control, "offer": offer}
         await store.record(
-            records(segment, {a: n // 20 for a, n in arms.items()}, arms, day, f"{day}-")
+            segment_records(segment, {a: n // 20 for a, n in arms.items()}, arms, day, f"{day}-")
         )
 
 
