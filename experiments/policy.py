@@ -10,7 +10,9 @@ A visitor's arm, given the experiment's rollout state:
 - ``running`` or ``paused`` and the visitor can be counted (a visitor id, no opt-out, no
   bot): a visitor who was exposed before keeps that arm (their ``Mark``); otherwise
   ``Enrollment`` decides whether they enter now (a running experiment at its current
-  stage) and in which arm — and a new ``Mark`` says "count this exposure";
+  stage) and in which arm — by the rules' weights or a bandit's in force on the day, its
+  segment's own where the weight period has them — and a new ``Mark`` says "count this
+  exposure";
 - anything else (rolled back, not enrolled, not countable): the control's variant,
   outside the experiment (``arm`` None).
 
