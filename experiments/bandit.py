@@ -48,8 +48,9 @@ MAX_SEGMENTS = 64
 pooled weights. Twelve are typical (three devices × four dayparts)."""
 SEGMENT_DIGITS = 2  # a segment's weights are stored in whole percents
 MAX_SEGMENT_ENTRIES = 1500
-"""Segment entries over all periods of a state (about 30 bytes each in the stored JSON,
-some 45 KB at most); beyond it the oldest periods' tables are dropped."""
+"""Segment entries over all periods of a state (some 30 to 45 bytes each in the stored
+JSON; the worst case is measured in docs/design.md); beyond it the oldest periods' tables
+are dropped."""
 
 SegmentTable = tuple[tuple[SegmentKey, tuple[float, ...]], ...]
 
