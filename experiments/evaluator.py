@@ -25,6 +25,7 @@ from daypart.experiments.segment_decisions import (
     undecided_counts,
 )
 from daypart.experiments.segment_gates import judge_segments
+from daypart.experiments.segment_weights import gate_pairs
 from daypart.experiments.store.base import ExperimentCounts, Store
 from daypart.rules.localtime import Clock
 from daypart.rules.model import Experiment, RuleSet
@@ -77,11 +78,10 @@ class Evaluator:
             totals = arm_totals(counts, names, experiment.goal)
             now = self.clock()
             segmented = per_segment(experiment)
-            # Per segment, the stages grow on the segments still undecided.
-            judged = (
-                arm_totals(undecided_counts(counts, state), names, experiment.goal)
-                if segmented
-                else totals
+            # Per segment, the stages grow on the segments still undecided; pooled over
+            # segments by a standardised mix once a bandit's weights differed by segment.
+            judged = gate_pairs(
+                experiment, state, undecided_counts(counts, state) if segmented else counts
             )
             spend = None
             if experiment.budget is not None:
@@ -91,9 +91,7 @@ class Evaluator:
                     t.revenue_sq > 0 for t in totals
                 )
                 spend = spend_of(totals, values)
-            decision = evaluate_gates(
-                experiment, state, [t.pair for t in judged], now, warnings, spend=spend
-            )
+            decision = evaluate_gates(experiment, state, judged, now, warnings, spend=spend)
             applied = False
             if segmented and decision.look is not None:
                 # A look: the segments decide first (judged only now, once per period), and
@@ -102,10 +100,8 @@ class Evaluator:
                 deciding = new_decisions(experiment, state, judgement, now)
                 if deciding:
                     undecided = undecided_counts(counts, state, deciding)
-                    judged = arm_totals(undecided, names, experiment.goal)
-                    decision = evaluate_gates(
-                        experiment, state, [t.pair for t in judged], now, warnings, spend=spend
-                    )
+                    judged = gate_pairs(experiment, state, undecided)
+                    decision = evaluate_gates(experiment, state, judged, now, warnings, spend=spend)
                 look = look_per_segment(experiment, state, decision, judgement, deciding, now)
                 entries: list[tuple[str, str, Mapping[str, object]]] = [
                     (
@@ -153,12 +149,10 @@ class Evaluator:
                         "daypart: %s: %s not applied: %s", experiment.name, decision.verdict, exc
                     )
             if experiment.allocation == "bandit" and decision.look is not None:
-                # Per segment, the pooled weights are for the segments still learning: on
-                # their counts, as the stages grow (a decided segment takes no one new).
-                pooled = judged if segmented else totals
-                await self._reweigh(
-                    experiment, [t.pair for t in pooled], counts, ruleset.site.timezone
-                )
+                # The pooled weights from what the gates judged: per segment, the segments
+                # still learning (a decided one takes no one new), standardised once the
+                # weights differed by segment.
+                await self._reweigh(experiment, judged, counts, ruleset.site.timezone)
             evaluations.append(Evaluation(experiment.name, decision, applied))
         return evaluations
 

@@ -66,6 +66,7 @@ from daypart.experiments.segment_decisions import (
     per_segment_view,
     undecided_counts,
 )
+from daypart.experiments.segment_weights import gate_pairs, weights_differ_by_segment
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
     ArmCounts,
@@ -566,13 +567,16 @@ def _assemble(
     spend = Spend(business.spent_conversions, business.spent_revenue)
     # Exactly the evaluator's call (its analysis is the pooled one just computed, so it
     # comes from the cache).
-    judged = item.pooled
-    if state.segments and per_segment(experiment):  # as the evaluator: the undecided ones
-        undecided = undecided_counts(item.source.counts, state)
-        judged = arm_totals(undecided, names, experiment.goal)
-    gate = evaluate_gates(
-        experiment, state, [t.pair for t in judged], now, item.data_warnings, spend=spend
-    )
+    judged = [t.pair for t in item.pooled]
+    segmented = bool(state.segments) and per_segment(experiment)
+    if segmented or weights_differ_by_segment(experiment, state):
+        # As the evaluator: the undecided segments, standardised over segments once a
+        # bandit's weights differed by segment.
+        counts, _ = split_consistent(item.source.counts, names, experiment.goal)
+        judged = gate_pairs(
+            experiment, state, undecided_counts(counts, state) if segmented else counts
+        )
+    gate = evaluate_gates(experiment, state, judged, now, item.data_warnings, spend=spend)
 
     if state.status != "running":
         reasons.append(f"experiment is {state.status.replace('_', ' ')}")

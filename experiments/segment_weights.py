@@ -43,8 +43,10 @@ import numpy as np
 from scipy.special import chdtrc, ndtr
 
 from daypart.experiments.data_quality import split_consistent
+from daypart.experiments.pooling import arm_totals
 from daypart.experiments.segment_gates import segment_totals
 from daypart.experiments.segments import SegmentKey, segment_name, segment_of
+from daypart.experiments.state import RolloutState
 from daypart.experiments.stats.partial_pooling import SegmentEffect, partial_pool
 from daypart.experiments.store.base import ExperimentCounts
 from daypart.rules.model import Experiment
@@ -137,3 +139,41 @@ def heterogeneity_p(effects: Sequence[SegmentEffect]) -> float:
     fixed = sum(w * e.raw for w, e in zip(weights, effects, strict=True)) / total
     q = sum(w * (e.raw - fixed) ** 2 for w, e in zip(weights, effects, strict=True))
     return float(chdtrc(len(effects) - 1, q))
+
+
+def weights_differ_by_segment(experiment: Experiment, state: RolloutState) -> bool:
+    """Whether some weight period of a bandit gave segments weights of their own."""
+    return experiment.allocation == "bandit" and any(
+        period.segments or period.forgotten for period in state.weights
+    )
+
+
+def gate_pairs(
+    experiment: Experiment, state: RolloutState, counts: ExperimentCounts
+) -> list[tuple[int, int]]:
+    """``(conversions, visitors)`` per arm, pooled over ``counts``' segments, as the gates
+    judge them. Once a bandit's weights have differed by segment, an arm has more visitors
+    where it was favoured, and pooled totals would credit it with those segments' own
+    conversion rates (an arm sent mostly to desktops, which convert twice as often as
+    phones, would look twice as good). Then each arm's rate is *standardised*: its rate
+    in each segment where every arm has visitors, weighted by that segment's share of all
+    of them — every arm judged on the same mix of segments — and given back as that rate
+    times the arm's visitors in those segments (rounded), for the same Beta posteriors."""
+    names = [arm.name for arm in experiment.arms]
+    totals = arm_totals(counts, names, experiment.goal)
+    if not weights_differ_by_segment(experiment, state):
+        return [t.pair for t in totals]
+    by_segment = segment_totals(counts, names, experiment.goal)
+    usable = [arms for arms in by_segment.values() if min(arm.visitors for arm in arms) > 0]
+    everyone = sum(arm.visitors for arms in usable for arm in arms)
+    if not everyone:
+        return [t.pair for t in totals]
+    pairs = []
+    for i in range(len(names)):
+        visitors = sum(arms[i].visitors for arms in usable)
+        rate = sum(
+            sum(arm.visitors for arm in arms) / everyone * arms[i].conversions / arms[i].visitors
+            for arms in usable
+        )
+        pairs.append((min(visitors, round(rate * visitors)), visitors))
+    return pairs

@@ -28,7 +28,7 @@ from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.policy import ExperimentPolicy, Mark
 from daypart.experiments.report import Report, build_report
 from daypart.experiments.rollout import Rollouts
-from daypart.experiments.segment_weights import prob_best_normal, segment_prob_best
+from daypart.experiments.segment_weights import gate_pairs, prob_best_normal, segment_prob_best
 from daypart.experiments.state import RolloutState, WeightPeriod
 from daypart.experiments.store.base import (
     Cell,
@@ -427,3 +427,19 @@ def test_the_comparison_is_stratified_by_segment_where_the_weights_differ() -> N
     forgotten = analyze_periods(EXPERIMENT, dropped, daily, FIRST_DAY + 1, FIRST_DAY + 1, cells)
     assert forgotten.uplift[1] == pytest.approx(0.0, abs=1e-9)
     assert {s.srm.reason for s in forgotten.periods[0].segments} == {SEGMENT_WEIGHTS_FORGOTTEN}
+
+
+def test_the_gates_judge_a_standardised_mix_once_weights_differed_by_segment() -> None:
+    """The same Simpson's paradox as the gates see it: pooled, the offer converts 9.2%
+    against control's 2.8%; on the same mix of segments both convert 6%."""
+    skewed = counts(
+        {
+            DESKTOP: {"control": (100, 10), "offer": (900, 90)},
+            TABLET: {"control": (900, 18), "offer": (100, 2)},
+        }
+    )
+    assert gate_pairs(EXPERIMENT, RolloutState(), skewed) == [(28, 1000), (92, 1000)]
+    assert gate_pairs(EXPERIMENT, STATE, skewed) == [(60, 1000), (60, 1000)]
+    # A fixed split never standardises, whatever a state says.
+    fixed = replace(EXPERIMENT, allocation="fixed")
+    assert gate_pairs(fixed, STATE, skewed) == [(28, 1000), (92, 1000)]
