@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -108,7 +109,12 @@ def _segment_table(raw: Any, arms: int) -> tuple[tuple[SegmentKey, tuple[float, 
             raise ValueError(f"segment {name!r}: expected {SEGMENT_SEPARATOR.join(SEGMENT_FIELDS)}")
         if not isinstance(shares, list) or len(shares) != arms:
             raise ValueError(f"segment {name!r}: expected {arms} weights, got {shares!r}")
-        table.append((key, tuple(float(share) for share in shares)))
+        values = tuple(float(share) for share in shares)
+        # Checked here, not per request: a picker refuses these, and a worker ignores a
+        # state that does not read.
+        if not all(0.0 <= v < math.inf for v in values) or not sum(values) > 0.0:
+            raise ValueError(f"segment {name!r}: weights must be >= 0 with a positive sum")
+        table.append((key, values))
     return tuple(sorted(table))
 
 

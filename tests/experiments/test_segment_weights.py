@@ -220,6 +220,9 @@ def test_the_state_round_trips_and_old_states_read() -> None:
         ({"desktop": [0.5, 0.5]}, "expected device|daypart"),
         ({"desktop|evening": [0.5]}, "expected 2 weights"),
         (["desktop|evening"], "must be a mapping"),
+        ({"desktop|evening": [-0.1, 1.1]}, "weights must be >= 0 with a positive sum"),
+        ({"desktop|evening": [0.0, 0.0]}, "weights must be >= 0 with a positive sum"),
+        ({"desktop|evening": [float("nan"), 1.0]}, "weights must be >= 0"),
     ],
 )
 def test_a_bad_segment_table_is_a_clear_error(segments: object, message: str) -> None:
