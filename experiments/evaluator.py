@@ -25,7 +25,8 @@ from daypart.experiments.segment_decisions import (
     undecided_counts,
 )
 from daypart.experiments.segment_gates import judge_segments
-from daypart.experiments.store.base import Store
+from daypart.experiments.segment_weights import gate_pairs
+from daypart.experiments.store.base import ExperimentCounts, Store
 from daypart.rules.localtime import Clock
 from daypart.rules.model import Experiment, RuleSet
 
@@ -77,11 +78,10 @@ class Evaluator:
             totals = arm_totals(counts, names, experiment.goal)
             now = self.clock()
             segmented = per_segment(experiment)
-            # Per segment, the stages grow on the segments still undecided.
-            judged = (
-                arm_totals(undecided_counts(counts, state), names, experiment.goal)
-                if segmented
-                else totals
+            # Per segment, the stages grow on the segments still undecided; pooled over
+            # segments by a standardised mix once a bandit's weights differed by segment.
+            judged = gate_pairs(
+                experiment, state, undecided_counts(counts, state) if segmented else counts
             )
             spend = None
             if experiment.budget is not None:
@@ -91,9 +91,7 @@ class Evaluator:
                     t.revenue_sq > 0 for t in totals
                 )
                 spend = spend_of(totals, values)
-            decision = evaluate_gates(
-                experiment, state, [t.pair for t in judged], now, warnings, spend=spend
-            )
+            decision = evaluate_gates(experiment, state, judged, now, warnings, spend=spend)
             applied = False
             if segmented and decision.look is not None:
                 # A look: the segments decide first (judged only now, once per period), and
@@ -102,10 +100,8 @@ class Evaluator:
                 deciding = new_decisions(experiment, state, judgement, now)
                 if deciding:
                     undecided = undecided_counts(counts, state, deciding)
-                    judged = arm_totals(undecided, names, experiment.goal)
-                    decision = evaluate_gates(
-                        experiment, state, [t.pair for t in judged], now, warnings, spend=spend
-                    )
+                    judged = gate_pairs(experiment, state, undecided)
+                    decision = evaluate_gates(experiment, state, judged, now, warnings, spend=spend)
                 look = look_per_segment(experiment, state, decision, judgement, deciding, now)
                 entries: list[tuple[str, str, Mapping[str, object]]] = [
                     (
@@ -153,29 +149,39 @@ class Evaluator:
                         "daypart: %s: %s not applied: %s", experiment.name, decision.verdict, exc
                     )
             if experiment.allocation == "bandit" and decision.look is not None:
-                await self._reweigh(experiment, [t.pair for t in totals], ruleset.site.timezone)
+                # The pooled weights from what the gates judged: per segment, the segments
+                # still learning (a decided one takes no one new), standardised once the
+                # weights differed by segment.
+                await self._reweigh(experiment, judged, counts, ruleset.site.timezone)
             evaluations.append(Evaluation(experiment.name, decision, applied))
         return evaluations
 
     async def _reweigh(
-        self, experiment: Experiment, arms: list[tuple[int, int]], zone: str
+        self,
+        experiment: Experiment,
+        arms: list[tuple[int, int]],
+        counts: ExperimentCounts,
+        zone: str,
     ) -> None:
-        """A bandit's new weights after a gate look, from the next local day on."""
+        """A bandit's new weights after a gate look, from the next local day on: pooled
+        from ``arms`` and per segment from ``counts`` (the consistent cells)."""
         state = await self.rollouts.state(experiment.name)
         if state.status != "running":
             return
         now = self.clock()
-        period = next_period(experiment, state, arms, now, zone)
+        period = next_period(experiment, state, arms, now, zone, counts)
         if period is None:
             return
         reason = describe(period)
-        numbers = {
+        numbers: dict[str, object] = {
             "weights": dict(period.weights),
             "prob_best": dict(period.prob_best),
             "day": period.day,
             "visitors": [v for _, v in arms],
             "conversions": [c for c, _ in arms],
         }
+        if period.segments:
+            numbers["segments"] = period.to_dict()["segments"]
         if await self.rollouts.set_weights(
             experiment, state, with_period(state, period), reason=reason, numbers=numbers
         ):

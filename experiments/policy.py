@@ -10,7 +10,9 @@ A visitor's arm, given the experiment's rollout state:
 - ``running`` or ``paused`` and the visitor can be counted (a visitor id, no opt-out, no
   bot): a visitor who was exposed before keeps that arm (their ``Mark``); otherwise
   ``Enrollment`` decides whether they enter now (a running experiment at its current
-  stage) and in which arm — and a new ``Mark`` says "count this exposure";
+  stage) and in which arm — by the rules' weights or a bandit's in force on the day, its
+  segment's own where the weight period has them — and a new ``Mark`` says "count this
+  exposure";
 - anything else (rolled back, not enrolled, not countable): the control's variant,
   outside the experiment (``arm`` None).
 
@@ -31,6 +33,7 @@ from daypart.experiments.bandit import MAX_PERIODS, period_on, period_weights
 from daypart.experiments.bucketing import ArmPicker
 from daypart.experiments.enrollment import Enrollment
 from daypart.experiments.errors import ExperimentMisuse
+from daypart.experiments.segments import SegmentKey
 from daypart.experiments.state import NOT_STARTED, RolloutState, WeightPeriod
 from daypart.experiments.store.base import Segment
 from daypart.rules.context import Context
@@ -69,6 +72,10 @@ class Assignment(NamedTuple):
     new_mark: Mark | None = None  # the visitor entered just now: count this exposure
 
 
+_Pickers = tuple[ArmPicker | None, dict[SegmentKey, ArmPicker]]
+_NO_PICKERS: _Pickers = (None, {})
+
+
 class ExperimentPolicy:
     """One experiment's policy, built once per rule set."""
 
@@ -98,22 +105,32 @@ class ExperimentPolicy:
         self._kept = {arm.name: Assignment(arm.name, arm.variant) for arm in experiment.arms}
         self._per_segment = experiment.gates.decide == "per_segment"
         self._bandit = experiment.allocation == "bandit"
-        # One picker per weight period seen (the state holds at most a few hundred).
-        self._pickers: dict[WeightPeriod, ArmPicker | None] = {}
+        # Per weight period seen: the pooled weights' picker (None: the rules' weights) and
+        # one per segment with its own weights. At most MAX_PERIODS periods (the state
+        # holds no more), each with at most bandit.MAX_SEGMENTS segments.
+        self._pickers: dict[WeightPeriod, _Pickers] = {}
 
-    def _picker(self, state: RolloutState, day: int | None) -> ArmPicker | None:
-        """The bandit's picker for new visitors on ``day``; None: the rules' weights."""
+    def _picker(self, state: RolloutState, day: int | None) -> _Pickers:
+        """The bandit's pickers for new visitors on ``day``: the pooled weights' (None: the
+        rules' weights) and those of the segments with their own."""
         period = period_on(state, day)
         if period is None:
-            return None
-        if period in self._pickers:
-            return self._pickers[period]
+            return _NO_PICKERS
+        pickers = self._pickers.get(period)
+        if pickers is not None:
+            return pickers
         weights = period_weights(self.experiment, period)
-        picker = None if weights is None else ArmPicker(self.salt, weights)
+        if weights is None:  # the arms changed since: the rules' weights everywhere
+            pickers = _NO_PICKERS
+        else:
+            pickers = (
+                ArmPicker(self.salt, weights),
+                {key: ArmPicker(self.salt, shares) for key, shares in period.segments},
+            )
         if len(self._pickers) >= MAX_PERIODS:
             self._pickers.clear()
-        self._pickers[period] = picker
-        return picker
+        self._pickers[period] = pickers
+        return pickers
 
     def assign(
         self,
@@ -150,7 +167,11 @@ class ExperimentPolicy:
                 if returning is not None:
                     return returning
                 break  # an arm no longer in the rules: enrol afresh
-        picker = self._picker(state, day) if self._bandit and state.weights else None
+        picker = None
+        if self._bandit and state.weights:
+            picker, by_segment = self._picker(state, day)
+            if by_segment:  # one dict lookup: this segment's own weights, if it has them
+                picker = by_segment.get((context.device, segment), picker)
         arm = self._enrollment.enroll(visitor_id, state, context, picker)
         if arm is None:
             return self._control

@@ -66,6 +66,7 @@ from daypart.experiments.segment_decisions import (
     per_segment_view,
     undecided_counts,
 )
+from daypart.experiments.segment_weights import gate_pairs, weights_differ_by_segment
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
     ArmCounts,
@@ -82,7 +83,14 @@ from daypart.experiments.stats.reasons import (
     WEIGHTS_UNKNOWN,
 )
 from daypart.experiments.stats.revenue import MIN_CONVERSIONS, revenue_table
-from daypart.experiments.store.base import Cell, CellKey, DailyCounts, ExperimentCounts, Store
+from daypart.experiments.store.base import (
+    Cell,
+    CellKey,
+    DailyCells,
+    DailyCounts,
+    ExperimentCounts,
+    Store,
+)
 from daypart.experiments.weight_periods import PER_PERIOD, AllocationReport, allocation_report
 from daypart.rules.model import Arm, Audience, Experiment, RuleSet, Stage
 
@@ -371,6 +379,8 @@ class ReportInput:
     daily: DailyCounts | None = None
     first_day: int | None = None
     today: int | None = None
+    # ... and per cell, where its weights differed by segment (``weight_periods``).
+    daily_cells: DailyCells | None = None
 
 
 @dataclass(slots=True)
@@ -533,7 +543,7 @@ def _assemble(
     allocation = None
     if experiment.allocation == "bandit":
         allocation = allocation_report(
-            experiment, state, source.today, source.daily, source.first_day
+            experiment, state, source.today, source.daily, source.first_day, source.daily_cells
         )
     if not source.weights_known:
         srm = _srm_neutral(visitors, WEIGHTS_UNKNOWN)
@@ -557,13 +567,16 @@ def _assemble(
     spend = Spend(business.spent_conversions, business.spent_revenue)
     # Exactly the evaluator's call (its analysis is the pooled one just computed, so it
     # comes from the cache).
-    judged = item.pooled
-    if state.segments and per_segment(experiment):  # as the evaluator: the undecided ones
-        undecided = undecided_counts(item.source.counts, state)
-        judged = arm_totals(undecided, names, experiment.goal)
-    gate = evaluate_gates(
-        experiment, state, [t.pair for t in judged], now, item.data_warnings, spend=spend
-    )
+    judged = [t.pair for t in item.pooled]
+    segmented = bool(state.segments) and per_segment(experiment)
+    if segmented or weights_differ_by_segment(experiment, state):
+        # As the evaluator: the undecided segments, standardised over segments once a
+        # bandit's weights differed by segment.
+        counts, _ = split_consistent(item.source.counts, names, experiment.goal)
+        judged = gate_pairs(
+            experiment, state, undecided_counts(counts, state) if segmented else counts
+        )
+    gate = evaluate_gates(experiment, state, judged, now, item.data_warnings, spend=spend)
 
     if state.status != "running":
         reasons.append(f"experiment is {state.status.replace('_', ' ')}")
@@ -572,7 +585,8 @@ def _assemble(
     if srm.flagged:
         split = "/".join(f"{arm.weight:g}" for arm in arms)
         if allocation is not None and state.weights:
-            split = "bandit's per-period"
+            by_segment = any(p.segments or p.forgotten for p in state.weights)
+            split = "bandit's per-period" + (" and per-segment" if by_segment else "")
         reasons.append(
             f"sample ratio mismatch: exposures {'/'.join(map(str, visitors))} against a "
             f"{split} split (p = {srm.p_value:.2g}); find what loses or duplicates "
@@ -642,6 +656,7 @@ async def _input(
     counts = await store.counts(experiment.name)
     revenue: bool | None = None
     daily = first_day = today = None
+    cells = None
     if ruleset is not None:
         goal = ruleset.goals.get(experiment.goal)
         if goal is not None and goal.value_header is not None:
@@ -652,8 +667,17 @@ async def _input(
             first_day = min(local_day(state.started, zone), today)
             if state.weights:  # before any weight change the pooled analysis is the same
                 daily = await store.daily(experiment.name, first_day, today)
+            if any(period.segments or period.forgotten for period in state.weights):
+                cells = await store.daily_cells(experiment.name, first_day, today)
     return ReportInput(
-        experiment, counts, state, revenue, daily=daily, first_day=first_day, today=today
+        experiment,
+        counts,
+        state,
+        revenue,
+        daily=daily,
+        first_day=first_day,
+        today=today,
+        daily_cells=cells,
     )
 
 

@@ -13,8 +13,10 @@ tunes so that daily looks over a whole run keep the pooled error rate within 5%;
 segment gets its share of that per-look level, and the run-wide rate of a wrong ship in
 *any* segment is measured by ``make simulate`` (docs/design.md, Per-segment decisions).
 
-- A segment whose best treatment clears the ship threshold is ``shipped``: its visitors see
-  that treatment from then on.
+- A segment whose best treatment clears the ship threshold — P(beat control), corrected,
+  and the ship gate's expected loss (``expected_relative_loss_below``, ``expected_loss_below``)
+  on the partially pooled estimate — is ``shipped``: its visitors see that treatment from
+  then on.
 - A segment where every treatment clears the rollback threshold is ``rolled_back``: its
   visitors see control.
 - Either only when the segment's own numbers agree at the gate's uncorrected probability
@@ -118,6 +120,7 @@ def _numbers(judgement: SegmentJudgement, verdicts: SegmentVerdicts) -> dict[str
         numbers[f"{arm.arm}_prob_beat_control"] = round(arm.prob_beat_control, 8)
         numbers[f"{arm.arm}_own_prob_beat_control"] = round(arm.raw_prob_beat_control, 8)
         numbers[f"{arm.arm}_uplift"] = round(arm.uplift, 6)
+        numbers[f"{arm.arm}_expected_relative_loss"] = round(arm.expected_relative_loss, 8)
     return numbers
 
 

@@ -8,8 +8,10 @@ the visitors per arm, the segment's own (raw) uplift and probability to beat con
 it is), and a verdict:
 
 - ``ship``: the arm wins here: pooled P(beat control) reaches the gate's probability
-  made strict enough for the number of comparisons (``ship_threshold``, Bonferroni), and
-  both arms have the gate's minimum visitors here;
+  made strict enough for the number of comparisons (``ship_threshold``, Bonferroni), its
+  expected loss (partially pooled) is within the ship gate's ``expected_relative_loss_below``
+  and ``expected_loss_below`` where given, and both arms have the gate's minimum visitors
+  here;
 - ``rollback``: the arm loses here: pooled P(worse than control) reaches the rollback
   gate's probability, made as strict;
 - ``too_few_visitors``: either arm has fewer than the gates' minimum here;
@@ -39,7 +41,11 @@ from daypart.experiments.segments import (
     segment_words,
 )
 from daypart.experiments.stats import ArmCounts, analyze_many
-from daypart.experiments.stats.partial_pooling import partial_pool, ship_threshold
+from daypart.experiments.stats.partial_pooling import (
+    expected_relative_loss,
+    partial_pool,
+    ship_threshold,
+)
 from daypart.experiments.store.base import ExperimentCounts
 from daypart.rules.model import SHIP, Experiment, Gates
 
@@ -82,10 +88,19 @@ class ArmInSegment:
     prob_beat_control: float
     verdict: SegmentVerdict
     reason: str
+    # What shipping it here is expected to give up, as a share of control's rate here
+    # (partially pooled): the ship gate's ``expected_relative_loss_below`` compares this.
+    expected_relative_loss: float = 0.0
+    control_rate: float = 0.0  # control's posterior mean rate here
 
     @property
     def prob_worse_than_control(self) -> float:
         return 1.0 - self.prob_beat_control
+
+    @property
+    def expected_loss(self) -> float:
+        """The expected loss in conversion rate (``expected_loss_below``)."""
+        return self.expected_relative_loss * self.control_rate
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +114,7 @@ class ArmInSegment:
             "uplift_interval": list(self.uplift_interval),
             "prob_beat_control": self.prob_beat_control,
             "prob_worse_than_control": self.prob_worse_than_control,
+            "expected_relative_loss": self.expected_relative_loss,
             "verdict": self.verdict,
             "reason": self.reason,
         }
@@ -164,6 +180,9 @@ class SegmentJudgement:
     segments: tuple[SegmentVerdicts, ...]
     spread: dict[str, float]  # per treatment: how much segments' true effects differ (log-odds)
     warnings: tuple[str, ...] = ()  # inconsistent cells left out
+    # The ship gate's loss thresholds (None: not asked for), as in ``gates.ship``.
+    ship_relative_loss_below: float | None = None
+    ship_loss_below: float | None = None
 
     def segment(self, key: SegmentKey) -> SegmentVerdicts | None:
         return next((s for s in self.segments if s.segment == key), None)
@@ -180,6 +199,8 @@ class SegmentJudgement:
             "ship_threshold": self.ship_threshold,
             "rollback_threshold": self.rollback_threshold,
             "min_visitors_per_arm": self.min_visitors_per_arm,
+            "ship_relative_loss_below": self.ship_relative_loss_below,
+            "ship_loss_below": self.ship_loss_below,
             "spread": dict(self.spread),
             "warnings": list(self.warnings),
             "segments": [segment.to_dict() for segment in self.segments],
@@ -195,7 +216,7 @@ def judge_segments(
     gates = experiment.gates
     names = [arm.name for arm in experiment.arms]
     kept, warnings = split_consistent(counts, names, goal)
-    per_segment = _totals(kept, names, goal)
+    per_segment = segment_totals(kept, names, goal)
     segments = sorted(per_segment)
     treatments = names[1:]
     comparisons = max(1, len(segments) * len(treatments))
@@ -214,6 +235,8 @@ def judge_segments(
         segments=(),
         spread={},
         warnings=warnings,
+        ship_relative_loss_below=gates.ship.expected_relative_loss_below,
+        ship_loss_below=gates.ship.expected_loss_below,
     )
     if not treatments or not segments:
         return judgement
@@ -232,6 +255,7 @@ def judge_segments(
             own = raw[row][index]
             effect = pooled[arm].segments[row]
             raw_uplift = own.rate / raw[row][0].rate - 1.0
+            loss = expected_relative_loss(effect.control_rate, effect.effect, effect.sd)
             verdict, reason = _verdict(
                 judgement,
                 arm,
@@ -240,6 +264,8 @@ def judge_segments(
                 effect.prob_beat_control,
                 effect.uplift,
                 effect.uplift_interval,
+                loss,
+                effect.control_rate,
             )
             arms.append(
                 ArmInSegment(
@@ -254,6 +280,8 @@ def judge_segments(
                     prob_beat_control=effect.prob_beat_control,
                     verdict=verdict,
                     reason=reason,
+                    expected_relative_loss=loss,
+                    control_rate=effect.control_rate,
                 )
             )
         verdicts.append(SegmentVerdicts(key, control.visitors, control.conversions, tuple(arms)))
@@ -261,7 +289,7 @@ def judge_segments(
     return replace(judgement, segments=tuple(verdicts), spread=spread)
 
 
-def _totals(
+def segment_totals(
     counts: ExperimentCounts, arms: Sequence[str], goal: str
 ) -> dict[SegmentKey, list[ArmCounts]]:
     """Visitors and conversions per segment and arm (in ``arms`` order); segments where
@@ -298,6 +326,26 @@ def probability(label: str, p: float) -> str:
     return f"{label}>0.999999" if p > 0.5 else f"{label}<0.000001"
 
 
+def _loss_too_high(
+    judgement: SegmentJudgement, relative_loss: float, control_rate: float
+) -> str | None:
+    """Which of the ship gate's loss thresholds the segment's expected loss misses, in
+    words; None when it meets them all."""
+    relative_gate = judgement.ship_relative_loss_below
+    if relative_gate is not None and not relative_loss < relative_gate:
+        return (
+            f"its expected loss is {relative_loss * 100:.2g}% of {judgement.control}'s rate "
+            f"(ship gate below {relative_gate * 100:g}%)"
+        )
+    absolute_gate = judgement.ship_loss_below
+    if absolute_gate is not None and not relative_loss * control_rate < absolute_gate:
+        return (
+            f"its expected loss is {relative_loss * control_rate:.5f} "
+            f"(ship gate below {absolute_gate:g})"
+        )
+    return None
+
+
 def _verdict(
     judgement: SegmentJudgement,
     arm: str,
@@ -306,6 +354,8 @@ def _verdict(
     beat: float,
     uplift: float,
     interval: tuple[float, float],
+    relative_loss: float,
+    control_rate: float,
 ) -> tuple[SegmentVerdict, str]:
     where = segment_words(key)
     control = judgement.control
@@ -325,12 +375,20 @@ def _verdict(
             f"{judgement.rollback_threshold:.6g} (gate {judgement.rollback_probability:g} "
             f"{gate}), {numbers}",
         )
-    if beat >= judgement.ship_threshold:
+    too_costly = _loss_too_high(judgement, relative_loss, control_rate)
+    if beat >= judgement.ship_threshold and too_costly is None:
+        loss = f", expected loss {relative_loss * 100:.2g}% of {control}'s rate"
         return (
             "ship",
             f"{arm} beats {control} {where}: {probability('P(beat)', beat)} ≥ "
-            f"{judgement.ship_threshold:.6g} (gate {judgement.ship_probability:g} {gate}), "
-            f"{numbers}",
+            f"{judgement.ship_threshold:.6g} (gate {judgement.ship_probability:g} {gate})"
+            f"{loss if judgement.ship_relative_loss_below is not None else ''}, {numbers}",
+        )
+    if beat >= judgement.ship_threshold:
+        return (
+            "inconclusive",
+            f"not yet conclusive {where}: {arm} beats {control} with "
+            f"{probability('P(beat)', beat)}, but {too_costly}; {numbers}",
         )
     return (
         "inconclusive",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -45,15 +46,38 @@ class WeightPeriod:
     weights: tuple[tuple[str, float], ...]  # (arm, share of new visitors), the rules' order
     prob_best: tuple[tuple[str, float], ...] = ()  # what the weights were derived from
     decided: float = 0.0  # when the evaluator computed them, epoch seconds
+    # Per segment (device, daypart), its own shares in ``weights``' arm order, where they
+    # differ from ``weights`` (``experiments.segment_weights``); a segment not listed gets
+    # ``weights``. Sorted by segment. Left out of the hash (the request path hashes a period
+    # to find its pickers) but not of equality.
+    segments: tuple[tuple[SegmentKey, tuple[float, ...]], ...] = field(default=(), hash=False)
+    # The per-segment table was dropped to keep the state small (``bandit.with_period``):
+    # the weights differed by segment on these days, but by how much is no longer known.
+    forgotten: bool = field(default=False, hash=False)
+
+    def segment_weights(self, segment: SegmentKey) -> tuple[float, ...] | None:
+        """``segment``'s own shares in ``weights``' arm order; None: it gets ``weights``."""
+        for key, shares in self.segments:
+            if key == segment:
+                return shares
+        return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "day": self.day,
             "since": self.since,
             "weights": dict(self.weights),
             "prob_best": dict(self.prob_best),
             "decided": self.decided,
         }
+        # Left out when empty: a period without segment weights reads as it always did.
+        if self.segments:
+            data["segments"] = {
+                SEGMENT_SEPARATOR.join(key): list(shares) for key, shares in self.segments
+            }
+        if self.forgotten:
+            data["segments_forgotten"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WeightPeriod:
@@ -67,7 +91,31 @@ class WeightPeriod:
             weights=tuple((str(arm), float(w)) for arm, w in weights.items()),
             prob_best=tuple((str(arm), float(p)) for arm, p in prob_best.items()),
             decided=float(data.get("decided", 0.0)),
+            segments=_segment_table(data.get("segments") or {}, len(weights)),
+            forgotten=bool(data.get("segments_forgotten", False)),
         )
+
+
+SEGMENT_SEPARATOR = "|"  # "desktop|evening": a segment in a weight period's table
+
+
+def _segment_table(raw: Any, arms: int) -> tuple[tuple[SegmentKey, tuple[float, ...]], ...]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"a weight period's segments must be a mapping, got {raw!r}")
+    table = []
+    for name, shares in raw.items():
+        key = tuple(str(name).split(SEGMENT_SEPARATOR))
+        if len(key) != len(SEGMENT_FIELDS):
+            raise ValueError(f"segment {name!r}: expected {SEGMENT_SEPARATOR.join(SEGMENT_FIELDS)}")
+        if not isinstance(shares, list) or len(shares) != arms:
+            raise ValueError(f"segment {name!r}: expected {arms} weights, got {shares!r}")
+        values = tuple(float(share) for share in shares)
+        # Checked here, not per request: a picker refuses these, and a worker ignores a
+        # state that does not read.
+        if not all(0.0 <= v < math.inf for v in values) or not sum(values) > 0.0:
+            raise ValueError(f"segment {name!r}: weights must be >= 0 with a positive sum")
+        table.append((key, values))
+    return tuple(sorted(table))
 
 
 @dataclass(frozen=True, slots=True)

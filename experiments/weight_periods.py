@@ -13,6 +13,17 @@ The sample-ratio check compares each period's exposures with that period's weigh
 adds the chi-square statistics (independent periods: degrees of freedom add up), so a
 mismatch in any period is seen, and changing weights are no mismatch.
 
+Where a period's weights differ by segment (``WeightPeriod.segments``), a period is no
+longer a fair comparison by itself: the arm a segment favours gets more of that segment's
+visitors, so an arm favoured where conversion is high looks better than it is (Simpson's
+paradox). Such a period is cut further by segment (device × daypart, from the store's
+per-day cell counts, ``Store.daily_cells``): each (period, segment) is a stratum, compared
+within and combined by its share of all visitors like the periods, and its exposures are
+checked against the weights that segment had — its own where it had them, the pooled ones
+elsewhere. A period whose table was dropped to keep the state small (``forgotten``) is
+still stratified by segment, but its sample ratio can no longer be checked: it takes no
+part in the check (``SEGMENT_WEIGHTS_FORGOTTEN``).
+
 Conversions are counted on the day they happen (the daily counts' convention), exposures
 on the day of the exposure: a conversion on the day after a weight change is counted in
 the new period. Most conversions happen on their exposure's day; the rest shift a little
@@ -31,13 +42,37 @@ from typing import Any
 from scipy import special
 
 from daypart.experiments.bandit import WeightSpan, period_on, period_weights, spans, weights_on
+from daypart.experiments.segments import SegmentKey, segment_fields, segment_name, segment_of
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats.srm import SRM_THRESHOLD, SrmResult, srm_check
-from daypart.experiments.store.base import DailyCounts
+from daypart.experiments.store.base import DailyCells, DailyCounts
 from daypart.rules.model import Experiment
 
 Z_95 = 1.959963984540054
 PER_PERIOD = "per_weight_period"  # SRM: the weights changed, and no daily counts were given
+SEGMENT_WEIGHTS_FORGOTTEN = "segment_weights_forgotten"  # the period's table was dropped
+SEGMENTS_UNKNOWN = "segment_counts_unknown"  # weights differed by segment; no cell counts
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCounts:
+    """One segment's counts in a period whose weights differed by segment."""
+
+    segment: SegmentKey
+    weights: tuple[float, ...]  # in force there (its own, or the period's pooled ones)
+    visitors: tuple[int, ...]
+    conversions: tuple[int, ...]
+    srm: SrmResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **segment_fields(self.segment),
+            "segment": segment_name(self.segment),
+            "weights": list(self.weights),
+            "visitors": list(self.visitors),
+            "conversions": list(self.conversions),
+            "srm": self.srm.to_dict(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +80,26 @@ class PeriodCounts:
     span: WeightSpan
     visitors: tuple[int, ...]  # per arm, the experiment's order
     conversions: tuple[int, ...]
-    srm: SrmResult
+    srm: SrmResult  # the segments' combined, where the weights differed by segment
+    # Where the weights differed by segment: per segment (the strata); else empty.
+    segments: tuple[SegmentCounts, ...] = ()
+
+    @property
+    def strata(self) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+        """(visitors, conversions) per arm of each stratum: the segments, or the period."""
+        if self.segments:
+            return tuple((s.visitors, s.conversions) for s in self.segments)
+        return ((self.visitors, self.conversions),)
+
+    @property
+    def srms(self) -> tuple[SrmResult, ...]:
+        """The sample-ratio checks of the strata."""
+        if self.segments:
+            return tuple(s.srm for s in self.segments)
+        return (self.srm,)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "first_day": date.fromordinal(self.span.first).isoformat(),
             "last_day": date.fromordinal(self.span.last).isoformat(),
             "weights": list(self.span.weights),
@@ -56,6 +107,9 @@ class PeriodCounts:
             "conversions": list(self.conversions),
             "srm": self.srm.to_dict(),
         }
+        if self.span.by_segment:
+            data["segments"] = [segment.to_dict() for segment in self.segments]
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +172,16 @@ def _width(periods: Sequence[SrmResult]) -> int:
 
 
 def analyze_periods(
-    experiment: Experiment, state: RolloutState, daily: DailyCounts, first: int, last: int
+    experiment: Experiment,
+    state: RolloutState,
+    daily: DailyCounts,
+    first: int,
+    last: int,
+    cells: DailyCells | None = None,
 ) -> PeriodAnalysis:
-    """The days ``first``..``last`` of ``daily`` grouped by the weights in force."""
+    """The days ``first``..``last`` of ``daily`` grouped by the weights in force; periods
+    whose weights differed by segment also by segment, from ``cells`` (the same days per
+    cell; without them such a period is compared whole and its sample ratio unchecked)."""
     names = tuple(arm.name for arm in experiment.arms)
     goal = experiment.goal
     periods = []
@@ -136,9 +197,27 @@ def analyze_periods(
                     conversions[i] += cell.conversions.get(goal, 0)
         if sum(visitors) == 0:
             continue
-        srm = srm_check(visitors, span.weights)
-        periods.append(PeriodCounts(span, tuple(visitors), tuple(conversions), srm))
-    rates, variances = _stratified(periods, len(names))
+        if not span.by_segment:
+            srm = srm_check(visitors, span.weights)
+            periods.append(PeriodCounts(span, tuple(visitors), tuple(conversions), srm))
+            continue
+        if cells is None:
+            srm = _neutral(visitors, span.weights, SEGMENTS_UNKNOWN)
+            periods.append(PeriodCounts(span, tuple(visitors), tuple(conversions), srm))
+            continue
+        segments = _segments(span, cells, names, goal)
+        periods.append(
+            PeriodCounts(
+                span,
+                tuple(visitors),
+                tuple(conversions),
+                combined_srm([s.srm for s in segments]),
+                segments,
+            )
+        )
+    rates, variances = _stratified(
+        [stratum for period in periods for stratum in period.strata], len(names)
+    )
     uplift: list[float | None] = []
     intervals: list[tuple[float, float] | None] = []
     control, control_var = rates[0], variances[0]
@@ -160,21 +239,59 @@ def analyze_periods(
     return PeriodAnalysis(
         names,
         tuple(periods),
-        combined_srm([p.srm for p in periods]),
+        combined_srm([srm for period in periods for srm in period.srms]),
         tuple(rates),
         tuple(uplift),
         tuple(intervals),
     )
 
 
+def _neutral(visitors: Sequence[int], weights: Sequence[float], reason: str) -> SrmResult:
+    total = sum(visitors)
+    expected = tuple(total * w / sum(weights) for w in weights)
+    return SrmResult(1.0, 0.0, False, tuple(visitors), expected, SRM_THRESHOLD, reason)
+
+
+def _segments(
+    span: WeightSpan, cells: DailyCells, names: Sequence[str], goal: str
+) -> tuple[SegmentCounts, ...]:
+    """``span``'s counts per segment (over channels), each checked against the weights
+    that segment had."""
+    index = {name: i for i, name in enumerate(names)}
+    sums: dict[SegmentKey, tuple[list[int], list[int]]] = {}
+    for day in range(span.first, span.last + 1):
+        for key, cell in cells.get(day, {}).items():
+            i = index.get(key[0])
+            if i is None:
+                continue
+            visitors, conversions = sums.setdefault(
+                segment_of(key), ([0] * len(names), [0] * len(names))
+            )
+            visitors[i] += cell.exposures
+            conversions[i] += cell.conversions.get(goal, 0)
+    found = []
+    for segment, (visitors, conversions) in sorted(sums.items()):
+        if sum(visitors) == 0:
+            continue
+        weights = span.weights_in(segment)
+        srm = (
+            _neutral(visitors, weights, SEGMENT_WEIGHTS_FORGOTTEN)
+            if span.forgotten
+            else srm_check(visitors, weights)
+        )
+        found.append(SegmentCounts(segment, weights, tuple(visitors), tuple(conversions), srm))
+    return tuple(found)
+
+
 def _stratified(
-    periods: Sequence[PeriodCounts], arms: int
+    strata: Sequence[tuple[Sequence[int], Sequence[int]]], arms: int
 ) -> tuple[list[float | None], list[float | None]]:
-    """Each arm's rate as Σ (period's share of visitors) × (arm's rate in the period), and
-    its variance. Only periods in which every arm has visitors count: a period an arm
-    missed says nothing about it against the others."""
-    usable = [p for p in periods if min(p.visitors) > 0]
-    total = sum(sum(p.visitors) for p in usable)
+    """Each arm's rate as Σ (stratum's share of visitors) × (arm's rate in the stratum), and
+    its variance; a stratum is a period, or a segment of a period whose weights differed
+    by segment. Only strata in which every arm has visitors count: one an arm missed says
+    nothing about it against the others."""
+    usable = [(v, c) for v, c in strata if min(v) > 0]
+    total = sum(sum(v) for v, _ in usable)
     if total == 0:
         return [None] * arms, [None] * arms
     rates: list[float | None] = []
@@ -182,13 +299,13 @@ def _stratified(
     for i in range(arms):
         rate = 0.0
         variance = 0.0
-        for period in usable:
-            share = sum(period.visitors) / total
-            n = period.visitors[i]
-            p = period.conversions[i] / n
+        for visitors, conversions in usable:
+            share = sum(visitors) / total
+            n = visitors[i]
+            p = conversions[i] / n
             rate += share * p
             # The Beta(1, 1) posterior's variance: finite also at 0 or all converted.
-            mean = (period.conversions[i] + 1) / (n + 2)
+            mean = (conversions[i] + 1) / (n + 2)
             variance += share**2 * mean * (1 - mean) / (n + 3)
         rates.append(rate)
         variances.append(variance)
@@ -206,6 +323,8 @@ class AllocationReport:
     prob_best: tuple[tuple[str, float], ...]  # what they were derived from
     next_weights: tuple[tuple[str, float], ...] | None  # set for the next local day
     periods: PeriodAnalysis | None  # None without daily counts (no rules, no zone)
+    # The segments with weights of their own now (the rest get ``weights``).
+    segments: tuple[tuple[SegmentKey, tuple[tuple[str, float], ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +333,10 @@ class AllocationReport:
             "weights": dict(self.weights),
             "since": self.since,
             "prob_best": dict(self.prob_best),
+            "segment_weights": [
+                {**segment_fields(key), "segment": segment_name(key), "weights": dict(weights)}
+                for key, weights in self.segments
+            ],
             "next_weights": None if self.next_weights is None else dict(self.next_weights),
             "periods": None if self.periods is None else self.periods.to_dict(),
         }
@@ -225,9 +348,11 @@ def allocation_report(
     today: int | None,
     daily: DailyCounts | None,
     first: int | None,
+    cells: DailyCells | None = None,
 ) -> AllocationReport:
-    """The report's view of a bandit on local day ``today``; ``daily`` from day ``first``
-    (the experiment's start) on, for the analysis per period."""
+    """The report's view of a bandit on local day ``today``; ``daily`` (and ``cells``, per
+    segment, where the weights differed by segment) from day ``first`` (the experiment's
+    start) on, for the analysis per period."""
     names = [arm.name for arm in experiment.arms]
     current = period_on(state, today)
     usable = current if current is not None and period_weights(experiment, current) else None
@@ -240,7 +365,8 @@ def allocation_report(
     )
     periods = None
     if daily is not None and first is not None and today is not None:
-        periods = analyze_periods(experiment, state, daily, first, today)
+        periods = analyze_periods(experiment, state, daily, first, today, cells)
+    own = () if usable is None else usable.segments
     return AllocationReport(
         experiment.min_share,
         tuple(zip(names, weights, strict=True)),
@@ -248,4 +374,5 @@ def allocation_report(
         () if usable is None else usable.prob_best,
         pending,
         periods,
+        tuple((key, tuple(zip(names, shares, strict=True))) for key, shares in own),
     )

@@ -8,7 +8,9 @@
   200,000 distinct visitors, scaled, next to the one-key-per-visitor design it replaced;
 - the counters of one experiment at their largest: ``MEMORY USAGE`` of its counts hash
   with every cell filled (2 arms × 3 devices × 7 dayparts, one goal with values), without
-  channels and with the most channels the rules allow (32 listed, ``other``, ``direct``).
+  channels and with the most channels the rules allow (32 listed, ``other``, ``direct``);
+  and one day's counts (kept 400 days: per arm, and per arm and segment with channels
+  pooled) with the most channels and every cell filled.
 
 With no URL it starts a private redis-server and removes it afterwards. With a URL it
 writes only under its own prefix and deletes what it wrote; memory figures are then as
@@ -155,9 +157,12 @@ async def megabytes_per_million_visitors(store: RedisStore) -> tuple[float, floa
     return ours * scale, naive * scale
 
 
-async def counts_kilobytes(store: RedisStore, channels: Sequence[str]) -> float:
-    """MEMORY USAGE of one experiment's counts hash with every cell counted once."""
-    name = f"grid-{len(channels)}"
+async def counts_kilobytes(
+    store: RedisStore, channels: Sequence[str], day: int | None = None
+) -> float:
+    """MEMORY USAGE of one experiment's counts hash with every cell counted once; with a
+    ``day``, of that day's hash instead."""
+    name = f"grid-{len(channels)}{'' if day is None else '-day'}"
     dayparts = ("morning", "lunch", "train_home", "evening", "night", "weekend", "other")
     records: list[Record] = []
     for arm in ("control", "offer"):
@@ -166,11 +171,12 @@ async def counts_kilobytes(store: RedisStore, channels: Sequence[str]) -> float:
                 for channel in channels:
                     visitor = f"{arm}-{device}-{daypart}-{channel}"
                     segment = Segment(device, daypart, channel)
-                    records.append(Exposure(name, arm, segment, visitor))
-                    records.append(Conversion(name, arm, segment, visitor, "booked", 120.5))
+                    records.append(Exposure(name, arm, segment, visitor, day))
+                    records.append(Conversion(name, arm, segment, visitor, "booked", 120.5, day))
     for start in range(0, len(records), BATCH):
         await store.record(records[start : start + BATCH])
-    usage = await store.client.memory_usage(f"{store.prefix}{{{name}}}:counts")
+    key = "counts" if day is None else f"day:{day}"
+    usage = await store.client.memory_usage(f"{store.prefix}{{{name}}}:{key}")
     return float(usage or 0) / 1024
 
 
@@ -194,6 +200,9 @@ async def _measure(url: str) -> dict[str, float]:
         results["kB of counters per experiment, every cell"] = await counts_kilobytes(store, [""])
         most = [*(f"channel-{i:02d}" for i in range(32)), "other", "direct"]
         results["kB of counters per experiment, 34 channels"] = await counts_kilobytes(store, most)
+        results["kB of one day's counts, 34 channels"] = await counts_kilobytes(
+            store, most, day=740_000
+        )
     finally:
         for name in await store.experiments():
             await store.reset(name)

@@ -12,6 +12,9 @@ a fake clock) and reports, per base rate:
   and the median number of visitors shown the worse arm.
 - The same with bandit allocation (``allocation: bandit``, ``--bandit-runs`` runs per
   scenario): at the same error rates, it should show fewer visitors the worse arm.
+- Per segment (``loadtests/per_segment.py``, ``--segment-runs``): gates that decide per
+  device × daypart, A/A and a planted winner among losers, with the fixed split and
+  (``--segment-bandit-runs``) with bandit weights per segment.
 
 By default each simulated hour's counts are drawn (``--path counts``): the same store,
 evaluator and gates as the ``requests`` path, which sends every visitor through the
@@ -148,6 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=6000,
         help="visitors a day in each of the 12 segments of the per-segment scenarios",
     )
+    parser.add_argument(
+        "--segment-bandit-runs",
+        type=int,
+        default=100,
+        help="per per-segment scenario with allocation: bandit (per-segment weights); 0: none",
+    )
     args = parser.parse_args(argv)
     base_rates = [float(rate) for rate in args.base_rates.split(",")]
     names = [name for name in SCENARIOS if name in args.scenarios.split(",")]
@@ -170,13 +179,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         for uplift in (SCENARIOS[name] for name in names)
         for seed in range(1, count + 1)
     ]
-    segment_runs = per_segment.runs(
-        base_rates, args.segment_runs, args.segment_visitors_per_day, args.days
-    )
+    segment_runs = [
+        *per_segment.runs(base_rates, args.segment_runs, args.segment_visitors_per_day, args.days),
+        *per_segment.runs(
+            base_rates,
+            args.segment_bandit_runs,
+            args.segment_visitors_per_day,
+            args.days,
+            "bandit",
+        ),
+    ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one, runs, chunksize=4))
         segment_results = list(pool.map(per_segment.one, segment_runs, chunksize=4))
-    segments = per_segment.table(segment_results, base_rates) if segment_results else None
+    segments = per_segment.table(segment_results, base_rates) if args.segment_runs else None
+    segments_bandit = (
+        per_segment.table(segment_results, base_rates, "bandit")
+        if args.segment_bandit_runs
+        else None
+    )
     control = _control_arm(args.rules, args.experiment)
     tables = {
         allocation: {
@@ -198,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for allocation, count in counts.items()
         if count > 0
     }
-    table = tables["fixed"]
+    table = tables.get("fixed", {})  # none with --runs 0
     seconds = time.perf_counter() - started
     if args.json:
         print(
@@ -207,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "base_rates": table,
                     "bandit": tables.get("bandit"),
                     "per_segment": segments,
+                    "per_segment_bandit": segments_bandit,
                     "path": args.path,
                     "seconds": seconds,
                 },
@@ -214,6 +236,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         return 0
+    if table:
+        _print_pooled(args, names, table)
+    bandit = tables.get("bandit")
+    if bandit is not None and table and names == list(SCENARIOS):  # the comparison needs both
+        _print_bandit(args, table, bandit)
+    if segments is not None:
+        print()
+        print("\n".join(per_segment.lines(segments, args.segment_visitors_per_day, args.days)))
+    if segments_bandit is not None:
+        print()
+        print(
+            "\n".join(
+                per_segment.lines(
+                    segments_bandit,
+                    args.segment_visitors_per_day,
+                    args.days,
+                    "bandit",
+                    segments,
+                )
+            )
+        )
+    print(f"({seconds:.0f} s)")
+    return 0
+
+
+def _print_pooled(args: argparse.Namespace, names: list[str], table: dict[str, Any]) -> None:
     print(
         f"{args.runs} runs per scenario ({', '.join(LABELS[n] for n in names)}) and base rate "
         f"({args.experiment} of {args.rules.name}, {args.visitors_per_day:,} visitors/day in "
@@ -247,38 +295,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{ab['median_worse_arm_visitors']:,.0f}"
             )
         print(f"base rate {float(base_rate):.0%}: " + "; ".join(said))
-    bandit = tables.get("bandit")
-    if bandit is not None and names == list(SCENARIOS):  # the comparison needs both
-        print(f"\nwith allocation: bandit ({args.bandit_runs} A/A and A/B runs per base rate)")
-        for base_rate, scenarios in bandit.items():
-            aa, ab = scenarios["aa"], scenarios["ab"]
-            print(f"\nbase rate {float(base_rate):.0%}{'':<22} {'A/A':>10} {'A/B +20%':>10}")
-            for key in aa:
-                if key == "runs":
-                    continue
-                print(f"{key:<34} {_fmt(key, aa[key]):>10} {_fmt(key, ab[key]):>10}")
-        print()
-        for base_rate, scenarios in bandit.items():
-            aa, ab = scenarios["aa"], scenarios["ab"]
-            fixed_worse = table[base_rate]["ab"]["median_worse_arm_visitors"]
-            worse = ab["median_worse_arm_visitors"]
-            verdict = (
-                "met"
-                if aa["shipped_treatment"] <= AA_TARGET and worse < fixed_worse
-                else ("MISSED")
-            )
-            print(
-                f"base rate {float(base_rate):.0%}, bandit: A/A ships a non-control arm in "
-                f"{aa['shipped_treatment']:.1%} of {aa['runs']} runs, +20% ships the better arm "
-                f"in {ab['shipped_treatment']:.1%}; median visitors on the worse arm "
-                f"{worse:,.0f} against {fixed_worse:,.0f} with the fixed split "
-                f"(fewer at A/A ≤ 5%: {verdict})"
-            )
-    if segments is not None:
-        print()
-        print("\n".join(per_segment.lines(segments, args.segment_visitors_per_day, args.days)))
-    print(f"({seconds:.0f} s)")
-    return 0
+
+
+def _print_bandit(args: argparse.Namespace, table: dict[str, Any], bandit: dict[str, Any]) -> None:
+    print(f"\nwith allocation: bandit ({args.bandit_runs} A/A and A/B runs per base rate)")
+    for base_rate, scenarios in bandit.items():
+        aa, ab = scenarios["aa"], scenarios["ab"]
+        print(f"\nbase rate {float(base_rate):.0%}{'':<22} {'A/A':>10} {'A/B +20%':>10}")
+        for key in aa:
+            if key == "runs":
+                continue
+            print(f"{key:<34} {_fmt(key, aa[key]):>10} {_fmt(key, ab[key]):>10}")
+    print()
+    for base_rate, scenarios in bandit.items():
+        aa, ab = scenarios["aa"], scenarios["ab"]
+        fixed_worse = table[base_rate]["ab"]["median_worse_arm_visitors"]
+        worse = ab["median_worse_arm_visitors"]
+        verdict = (
+            "met" if aa["shipped_treatment"] <= AA_TARGET and worse < fixed_worse else ("MISSED")
+        )
+        print(
+            f"base rate {float(base_rate):.0%}, bandit: A/A ships a non-control arm in "
+            f"{aa['shipped_treatment']:.1%} of {aa['runs']} runs, +20% ships the better arm "
+            f"in {ab['shipped_treatment']:.1%}; median visitors on the worse arm "
+            f"{worse:,.0f} against {fixed_worse:,.0f} with the fixed split "
+            f"(fewer at A/A ≤ 5%: {verdict})"
+        )
 
 
 SHARES = ("shipped_treatment", "rolled_back", "paused_by_budget", "undecided")

@@ -21,6 +21,11 @@ Scenarios, at each base rate:
 - ``planted``: the offer +20% in one segment (desktop × evening) and −10% in the other 11;
   the share of runs that ship it in its segment (target ≥ 80%) and in any losing segment
   (target ≤ 5%), and the median visitors the experiment showed the worse arm.
+
+Each with the rules' fixed 50/50 split and with ``allocation: bandit``: then each segment's
+visitors are split by the weights in force for that segment on that day (the rollout
+state's weight period, per segment where it has its own: ``bandit.weights_on``), which the
+real evaluator sets at each look, as the middleware would serve them.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,11 +47,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from daypart.experiments.bandit import weights_on
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.store import MemoryStore
 from daypart.experiments.store.base import Cell, CellKey, ExperimentCounts
 from daypart.rules.loader import load_rules
+from daypart.rules.model import Allocation
 
 RULES = Path(__file__).parent / "per_segment.yaml"
 EXPERIMENT = "offer-per-segment"
@@ -86,6 +93,7 @@ class SegmentRun:
     seed: int
     visitors_per_segment: int
     days: int
+    allocation: Allocation = "fixed"
 
 
 def one(run: SegmentRun) -> dict[str, Any]:
@@ -95,6 +103,9 @@ def one(run: SegmentRun) -> dict[str, Any]:
 async def _one(run: SegmentRun) -> dict[str, Any]:
     ruleset = load_rules(RULES)
     experiment = ruleset.experiments[EXPERIMENT]
+    if run.allocation != experiment.allocation:
+        experiment = replace(experiment, allocation=run.allocation)
+        ruleset = replace(ruleset, experiments={**ruleset.experiments, EXPERIMENT: experiment})
     control, offer = (arm.name for arm in experiment.arms)
     devices = ("mobile", "tablet", "desktop")
     segments = [(device, part) for device in devices for part in ruleset.dayparts]
@@ -121,11 +132,14 @@ async def _one(run: SegmentRun) -> dict[str, Any]:
     state = await rollouts.state(EXPERIMENT)
     day = 0
     for day in range(1, run.days + 1):
+        today = (start + timedelta(days=day - 1)).date().toordinal()
         for key in segments:
             if key in state.segments:
                 continue  # decided: served its decision, counted nowhere
             best = max(rates[key].values())
-            shown = rng.binomial(run.visitors_per_segment, 0.5)
+            # The offer's share of new visitors here today: 50%, or the bandit's weights.
+            weights = weights_on(experiment, state, today, key)
+            shown = rng.binomial(run.visitors_per_segment, weights[1] / sum(weights))
             for arm, visitors in ((control, run.visitors_per_segment - shown), (offer, shown)):
                 converted = int(rng.binomial(visitors, rates[key][arm]))
                 store.add((arm, *key, ""), int(visitors), converted, experiment.goal)
@@ -137,6 +151,7 @@ async def _one(run: SegmentRun) -> dict[str, Any]:
             break
     shipped = {key for key, d in state.segments.items() if d.decision == "shipped"}
     return {
+        "allocation": run.allocation,
         "base_rate": run.base_rate,
         "planted": run.planted,
         "seed": run.seed,
@@ -151,10 +166,14 @@ async def _one(run: SegmentRun) -> dict[str, Any]:
 
 
 def runs(
-    base_rates: list[float], count: int, visitors_per_segment: int, days: int
+    base_rates: list[float],
+    count: int,
+    visitors_per_segment: int,
+    days: int,
+    allocation: Allocation = "fixed",
 ) -> list[SegmentRun]:
     return [
-        SegmentRun(base_rate, planted, seed, visitors_per_segment, days)
+        SegmentRun(base_rate, planted, seed, visitors_per_segment, days, allocation)
         for base_rate in base_rates
         for planted in (False, True)
         for seed in range(1, count + 1)
@@ -174,11 +193,19 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def table(results: list[dict[str, Any]], base_rates: list[float]) -> dict[str, Any]:
+def table(
+    results: list[dict[str, Any]], base_rates: list[float], allocation: Allocation = "fixed"
+) -> dict[str, Any]:
     return {
         f"{rate:g}": {
             scenario: summarise(
-                [r for r in results if r["base_rate"] == rate and r["planted"] is planted]
+                [
+                    r
+                    for r in results
+                    if r["base_rate"] == rate
+                    and r["planted"] is planted
+                    and r["allocation"] == allocation
+                ]
             )
             for scenario, planted in (("aa", False), ("planted", True))
         }
@@ -186,10 +213,19 @@ def table(results: list[dict[str, Any]], base_rates: list[float]) -> dict[str, A
     }
 
 
-def lines(summary: Mapping[str, Any], visitors_per_segment: int, days: int) -> list[str]:
+def lines(
+    summary: Mapping[str, Any],
+    visitors_per_segment: int,
+    days: int,
+    allocation: Allocation = "fixed",
+    fixed: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The scenarios' figures in words; with ``fixed`` (the fixed split's summary) a
+    bandit's median visitors on the worse arm beside the fixed split's."""
     first = next(iter(summary.values()))
+    split = "50/50 split" if allocation == "fixed" else "allocation: bandit, per-segment weights"
     out = [
-        f"per segment (decide: per_segment, {first['aa']['runs']} A/A and "
+        f"per segment (decide: per_segment, {split}; {first['aa']['runs']} A/A and "
         f"{first['planted']['runs']} planted runs per base rate; 12 segments, "
         f"{visitors_per_segment:,} visitors/day in each, at most {days} days; planted: "
         f"offer {WINNER_UPLIFT:+.0%} on {' × '.join(WINNER_SEGMENT)}, {LOSER_UPLIFT:+.0%} "
@@ -197,6 +233,11 @@ def lines(summary: Mapping[str, Any], visitors_per_segment: int, days: int) -> l
     ]
     for rate, scenarios in summary.items():
         aa, planted = scenarios["aa"], scenarios["planted"]
+        worse = planted["median_worse_arm_visitors"]
+        beside = ""
+        if fixed is not None and rate in fixed:
+            against = fixed[rate]["planted"]["median_worse_arm_visitors"]
+            beside = f" against {against:,.0f} with the 50/50 split"
         out.append(
             f"base rate {float(rate):.0%}: A/A ships the offer in some segment in "
             f"{aa['shipped_any']:.1%} (target ≤ 5%: "
@@ -205,8 +246,7 @@ def lines(summary: Mapping[str, Any], visitors_per_segment: int, days: int) -> l
             f"{'met' if planted['shipped_winner'] >= WIN_TARGET else 'MISSED'}), in a losing "
             f"segment in {planted['shipped_in_loser']:.1%} (target ≤ 5%: "
             f"{'met' if planted['shipped_in_loser'] <= LOSE_TARGET else 'MISSED'}); median "
-            f"{planted['median_days']:g} days, visitors on the worse arm "
-            f"{planted['median_worse_arm_visitors']:,.0f}"
+            f"{planted['median_days']:g} days, visitors on the worse arm {worse:,.0f}{beside}"
         )
     return out
 
@@ -215,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The per-segment scenarios alone (``make simulate`` runs them after the pooled ones)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200, help="per scenario (A/A and planted)")
+    parser.add_argument(
+        "--bandit-runs", type=int, default=100, help="per scenario with allocation: bandit"
+    )
     parser.add_argument("--base-rates", default="0.03,0.10")
     parser.add_argument("--visitors-per-day", type=int, default=6000, help="in each segment")
     parser.add_argument("--days", type=int, default=60)
@@ -223,19 +266,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base_rates = [float(rate) for rate in args.base_rates.split(",")]
     started = time.perf_counter()
+    todo = [
+        *runs(base_rates, args.runs, args.visitors_per_day, args.days),
+        *runs(base_rates, args.bandit_runs, args.visitors_per_day, args.days, "bandit"),
+    ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        results = list(
-            pool.map(
-                one, runs(base_rates, args.runs, args.visitors_per_day, args.days), chunksize=4
-            )
-        )
-    summary = table(results, base_rates)
+        results = list(pool.map(one, todo, chunksize=4))
+    summary = table(results, base_rates) if args.runs else None
+    bandit = table(results, base_rates, "bandit") if args.bandit_runs else None
     seconds = time.perf_counter() - started
     if args.json:
-        print(json.dumps({"per_segment": summary, "seconds": seconds}, indent=2))
-    else:
+        print(
+            json.dumps(
+                {"per_segment": summary, "per_segment_bandit": bandit, "seconds": seconds},
+                indent=2,
+            )
+        )
+        return 0
+    if summary is not None:
         print("\n".join(lines(summary, args.visitors_per_day, args.days)))
-        print(f"({seconds:.0f} s)")
+    if bandit is not None:
+        print("\n".join(lines(bandit, args.visitors_per_day, args.days, "bandit", summary)))
+    print(f"({seconds:.0f} s)")
     return 0
 
 

@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.special import digamma, ndtr, polygamma
 
 from daypart.experiments.stats.inputs import ArmCounts
@@ -140,3 +141,21 @@ def ship_threshold(prob: float, segments: int) -> float:
     if segments < 1:
         raise ValueError("need at least one segment")
     return 1.0 - (1.0 - prob) / segments
+
+
+def expected_relative_loss(control_rate: float, effect: float, sd: float) -> float:
+    """E[max(0, control's rate − treatment's rate)] / control's rate when the log-odds
+    effect is normal(``effect``, ``sd``) and control's rate is ``control_rate``: what
+    shipping the treatment is expected to give up, as a share of control's rate (the
+    gates' ``expected_relative_loss_below``). On a grid of ±8 sd."""
+    if not 0.0 < control_rate < 1.0:
+        raise ValueError(f"control's rate must be in (0, 1), got {control_rate!r}")
+    if not sd > 0.0:
+        raise ValueError(f"sd must be positive, got {sd!r}")
+    x = np.linspace(effect - 8.0 * sd, min(effect + 8.0 * sd, 0.0), 801)
+    if x[-1] <= x[0]:  # the whole mass lies above 0: nothing to lose
+        return 0.0
+    odds = control_rate / (1.0 - control_rate) * np.exp(x)
+    shortfall = 1.0 - odds / (1.0 + odds) / control_rate  # > 0 where the treatment is worse
+    density = np.exp(-0.5 * ((x - effect) / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi))
+    return float(np.trapezoid(shortfall * density, x))

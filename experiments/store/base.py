@@ -75,6 +75,10 @@ class Cell:
 
 CellKey = tuple[str, str, str, str]  # (arm, device, daypart, channel); channel "" if none
 DailyCounts = dict[int, dict[str, Cell]]  # day (date ordinal) -> arm -> that day's counters
+# day (date ordinal) -> (arm, device, daypart, "") -> that day's exposures and conversions
+# (channels pooled, no revenue): what a bandit's report needs where its weights differ by
+# segment (device × daypart).
+DailyCells = dict[int, dict[CellKey, Cell]]
 
 
 @dataclass(slots=True)
@@ -231,6 +235,13 @@ class Store(ABC):
         """Counts per day and arm for the days ``first_day``..``last_day`` (date ordinals,
         both included) that have any; at most ``DAILY_RETENTION_DAYS`` days are kept.
         Records without a ``day`` are counted in ``counts`` only."""
+
+    @abstractmethod
+    async def daily_cells(self, experiment: str, first_day: int, last_day: int) -> DailyCells:
+        """Exposures and conversions per day, arm and segment (device × daypart; the
+        key's channel is always "": channels are pooled, so they cannot multiply a day's
+        counters) for the days ``first_day``..``last_day`` that have any, kept like
+        ``daily``'s. Revenue is left out: only the weight periods' analysis reads them."""
 
     @abstractmethod
     async def experiments(self) -> list[str]:

@@ -23,6 +23,7 @@ from daypart.experiments.store.base import (
     Cell,
     CellKey,
     Conversion,
+    DailyCells,
     DailyCounts,
     ExperimentCounts,
     Exposure,
@@ -59,6 +60,7 @@ class MemoryStore(Store):
         self._names: set[str] = set()
         self._cells: dict[str, dict[CellKey, Cell]] = {}
         self._daily: dict[str, DailyCounts] = {}
+        self._daily_cells: dict[str, DailyCells] = {}
         self._seen: dict[str, dict[int, set[str]]] = {}  # experiment -> generation -> marks
         self._states: dict[str, tuple[int, str]] = {}  # version, JSON as Redis keeps it
         self._audit: dict[str, deque[AuditEntry]] = {}
@@ -99,7 +101,7 @@ class MemoryStore(Store):
                 cell = cells[key] = Cell()
             add_to_cell(cell, record)
             if record.day is not None:
-                self._count_day(name, record)
+                self._count_day(name, record, key)
         return RecordResult(counted=counted, duplicates=len(records) - counted)
 
     def _target(
@@ -117,9 +119,10 @@ class MemoryStore(Store):
         older = tuple(generations[g] for g in live[1:] if g in generations)
         return current, older, self._cells.setdefault(name, {})
 
-    def _count_day(self, experiment: str, record: Record) -> None:
+    def _count_day(self, experiment: str, record: Record, key: CellKey) -> None:
         assert record.day is not None
         days = self._daily.setdefault(experiment, {})
+        by_cell = self._daily_cells.setdefault(experiment, {})
         arms = days.get(record.day)
         if arms is None:
             arms = days[record.day] = {}
@@ -127,12 +130,29 @@ class MemoryStore(Store):
             newest = max(days)
             for old in [day for day in days if day <= newest - DAILY_RETENTION_DAYS]:
                 del days[old]
+                by_cell.pop(old, None)
         add_to_cell(arms.setdefault(record.arm, Cell()), record)
+        # Per segment, channels pooled (as Redis keeps it: a day's fields stay few).
+        segment = (key[0], key[1], key[2], "")
+        cell = by_cell.setdefault(record.day, {}).setdefault(segment, Cell())
+        if type(record) is Exposure:
+            cell.exposures += 1
+        else:
+            assert isinstance(record, Conversion)
+            cell.conversions[record.goal] = cell.conversions.get(record.goal, 0) + 1
 
     async def daily(self, experiment: str, first_day: int, last_day: int) -> DailyCounts:
         days = self._daily.get(experiment, {})
         return {
             day: {arm: _copy(cell) for arm, cell in days[day].items()}
+            for day in daily_range(first_day, last_day)
+            if day in days
+        }
+
+    async def daily_cells(self, experiment: str, first_day: int, last_day: int) -> DailyCells:
+        days = self._daily_cells.get(experiment, {})
+        return {
+            day: {key: _copy(cell) for key, cell in days[day].items()}
             for day in daily_range(first_day, last_day)
             if day in days
         }
@@ -204,6 +224,7 @@ class MemoryStore(Store):
     async def reset(self, experiment: str) -> None:
         self._cells.pop(experiment, None)
         self._daily.pop(experiment, None)
+        self._daily_cells.pop(experiment, None)
         self._seen.pop(experiment, None)
         self._states.pop(experiment, None)
         self._audit.pop(experiment, None)

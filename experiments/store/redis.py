@@ -57,7 +57,9 @@ from daypart.experiments.store.base import (
     DEFAULT_PREFIX,
     DEFAULT_VISITOR_TTL_SECONDS,
     Cell,
+    CellKey,
     Conversion,
+    DailyCells,
     DailyCounts,
     ExperimentCounts,
     Record,
@@ -136,6 +138,11 @@ def _text(value: str | bytes) -> str:
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+# A day's hash holds the arm's fields ("arm|exposures", "arm|conv|goal", ...: at most three
+# parts) and the cells' ("arm|device|daypart|exposures", ...: four or five).
+_ARM_FIELD_PARTS = 3
 
 
 def _set_counter(cell: Cell, kind: str, goal: list[str], value: str) -> None:
@@ -337,22 +344,43 @@ class RedisStore(Store):
             _set_counter(cell, kind, goal, _text(raw_value))
         return counts
 
-    async def daily(self, experiment: str, first_day: int, last_day: int) -> DailyCounts:
+    async def _day_hashes(
+        self, experiment: str, first_day: int, last_day: int
+    ) -> list[tuple[int, dict[Any, Any]]]:
         days = daily_range(first_day, last_day)
         with self._errors("reading daily counts"):
             pipe = self.client.pipeline(transaction=False)
             for day in days:
                 pipe.hgetall(self._day_key(experiment, day))
             raws = await pipe.execute()
+        return [(day, raw) for day, raw in zip(days, raws, strict=True) if raw]
+
+    async def daily(self, experiment: str, first_day: int, last_day: int) -> DailyCounts:
         found: DailyCounts = {}
-        for day, raw in zip(days, raws, strict=True):
-            if not raw:
-                continue
+        for day, raw in await self._day_hashes(experiment, first_day, last_day):
             arms: dict[str, Cell] = {}
             for raw_field, raw_value in raw.items():
-                arm, kind, *goal = _text(raw_field).split("|")
+                parts = _text(raw_field).split("|")
+                if len(parts) > _ARM_FIELD_PARTS:  # a cell's: daily_cells
+                    continue
+                arm, kind, *goal = parts
                 _set_counter(arms.setdefault(arm, Cell()), kind, goal, _text(raw_value))
             found[day] = arms
+        return found
+
+    async def daily_cells(self, experiment: str, first_day: int, last_day: int) -> DailyCells:
+        found: DailyCells = {}
+        for day, raw in await self._day_hashes(experiment, first_day, last_day):
+            cells: dict[CellKey, Cell] = {}
+            for raw_field, raw_value in raw.items():
+                parts = _text(raw_field).split("|")
+                if len(parts) <= _ARM_FIELD_PARTS:  # an arm's: daily
+                    continue
+                arm, device, daypart, kind, *goal = parts
+                key = (arm, device, daypart, "")  # channels pooled: see record.lua
+                _set_counter(cells.setdefault(key, Cell()), kind, goal, _text(raw_value))
+            if cells:  # days counted before cells were: none
+                found[day] = cells
         return found
 
     async def experiments(self) -> list[str]:

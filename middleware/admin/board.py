@@ -88,6 +88,15 @@ def weights_text(report: Mapping[str, Any]) -> str | None:
         if not isinstance(since, int | float)
         else f" since {datetime.fromtimestamp(since, UTC).strftime('%a %d %b %H:%M UTC')}"
     )
+    own = allocation.get("segment_weights") or []
+    if own:
+        text += f"; {len(own)} segment(s) with their own: " + "; ".join(
+            f"{_e(entry.get('segment'))} "
+            + ", ".join(
+                f"{_e(arm)} {_pct(w, 0)}" for arm, w in (entry.get("weights") or {}).items()
+            )
+            for entry in own
+        )
     upcoming = allocation.get("next_weights")
     if upcoming:
         nxt = ", ".join(f"{_e(arm)} {_pct(share, 0)}" for arm, share in upcoming.items())

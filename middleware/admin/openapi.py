@@ -73,11 +73,23 @@ SCHEMAS: dict[str, Any] = {
                             "additionalProperties": {"type": "number"},
                         },
                         "decided": {"type": "number"},
-                    }
+                        "segments": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "array",
+                                "items": {"type": "number"},
+                            },
+                        },
+                        "segments_forgotten": {"type": "boolean"},
+                    },
+                    optional=("segments", "segments_forgotten"),
                 ),
                 "description": "a bandit's weight periods, oldest first: from local day "
                 "`day` (a date ordinal; `since` its midnight) new visitors split by `weights`, "
-                "derived at a gate look (`decided`) from `prob_best`; absent for a fixed split",
+                "derived at a gate look (`decided`) from `prob_best`; `segments`: "
+                '"device|daypart" -> that segment\'s own weights in the order of `weights`, '
+                "where they differ (left out while none does); `segments_forgotten`: the "
+                "table was dropped to keep the state small; absent for a fixed split",
             },
             "segments": {
                 "type": "array",
@@ -217,6 +229,10 @@ SCHEMAS: dict[str, Any] = {
                                 "type": "object",
                                 "additionalProperties": {"type": "number"},
                             },
+                            "segment_weights": {
+                                "type": "array",
+                                "items": {"type": "object"},
+                            },
                             "next_weights": {
                                 "oneOf": [
                                     {"type": "null"},
@@ -232,9 +248,11 @@ SCHEMAS: dict[str, Any] = {
                 ],
                 "description": "a bandit's weights for new visitors (since: when they began, "
                 "epoch seconds; null before the first look), the P(best) they came from, "
-                "those set for the next local day, and the analysis per weight period "
-                "(each period's counts and sample-ratio check, the stratified rates and "
-                "uplift); null for a fixed split",
+                "the segments with weights of their own (segment_weights: device, daypart, "
+                "segment, weights), those set for the next local day, and the analysis per "
+                "weight period (each period's counts and sample-ratio check — per segment "
+                "where the weights differed by segment — the stratified rates and uplift); "
+                "null for a fixed split",
             },
             "per_segment": {
                 "oneOf": [

@@ -562,8 +562,6 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
             records: list[Record] = []
             moment = midnight + timedelta(hours=hour)
             local_day = moment.date().toordinal()
-            # The weights new visitors get today: the rules' split, or a bandit's.
-            weights = weights_on(experiment, state, local_day)
             for cell, count in arrivals.get(hour, ()):
                 result.visitors += count
                 if not cell.served:  # another rule serves them: never in the experiment
@@ -576,7 +574,11 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
                     continue
                 segment = Segment(cell.device, cell.daypart, kind.channel)
                 rates = truth.rates(cell.device, cell.daypart, kind.channel)
-                per_arm = rng.multinomial(admitted, weights)
+                # The weights new visitors get here today: the rules' split, or a bandit's
+                # (its segment's own, where it has them).
+                weights = weights_on(experiment, state, local_day, (cell.device, cell.daypart))
+                total = sum(weights)  # rounded weights may sum to a hair off 1
+                per_arm = rng.multinomial(admitted, [w / total for w in weights])
                 for arm, exposed in zip(arms, per_arm, strict=True):
                     converted = rng.binomial(exposed, rates[arm])
                     for i in range(int(exposed)):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -25,20 +24,16 @@ from daypart.experiments.report import build_report
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.state import RolloutState, WeightPeriod
 from daypart.experiments.stats import analyze
-from daypart.experiments.store import MemoryStore, store_from_url
-from daypart.experiments.store.base import Conversion, Exposure, Record, Segment, Store
+from daypart.experiments.store.base import Record, Segment, Store
 from daypart.experiments.weight_periods import analyze_periods
 from daypart.rules.model import (
     Arm,
     Experiment,
     Gates,
-    Goal,
-    Rule,
     RuleSet,
-    Site,
     Stage,
-    Variant,
 )
+from tests.experiments.conftest import FakeClock, ruleset_of, segment_records
 
 DAY = 86400.0
 SEGMENT = Segment("desktop", "evening")
@@ -57,48 +52,13 @@ EXPERIMENT = Experiment(
 
 
 def ruleset(experiment: Experiment = EXPERIMENT) -> RuleSet:
-    return RuleSet(
-        version=1,
-        site=Site(),
-        dayparts={},
-        variants={"booking": Variant("booking"), "booking-offer": Variant("booking-offer")},
-        goals={"booked": Goal("booked", path="/booked")},
-        rules=(Rule("all", "booking", experiment="evening-offer"),),
-        experiments={"evening-offer": experiment},
-    )
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        yield store_from_url(request.getfixturevalue("redis_url"))
-
-
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+    return ruleset_of(experiment)
 
 
 def records(
     converted: dict[str, int], visitors: dict[str, int], day: int | None = None, tag: str = ""
 ) -> list[Record]:
-    made: list[Record] = []
-    for arm, count in visitors.items():
-        for i in range(count):
-            visitor = f"{tag}{arm}-{i}"
-            made.append(Exposure("evening-offer", arm, SEGMENT, visitor, day))
-            if i < converted[arm]:
-                made.append(Conversion("evening-offer", arm, SEGMENT, visitor, "booked", None, day))
-    return made
+    return segment_records(SEGMENT, converted, visitors, day, tag)
 
 
 def period(day: int, control: float, offer: float) -> WeightPeriod:
@@ -194,8 +154,8 @@ def test_the_state_round_trips_its_weights_and_reads_old_states() -> None:
 # --- the evaluator ----------------------------------------------------------------------
 
 
-def test_a_gate_look_stores_new_weights_with_an_audit_entry(store: Store) -> None:
-    clock = FakeClock(START + 3600)
+def test_a_gate_look_stores_new_weights_with_an_audit_entry(store: Store, clock: FakeClock) -> None:
+    clock.now = START + 3600
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     rules = ruleset()
 
@@ -213,7 +173,7 @@ def test_a_gate_look_stores_new_weights_with_an_audit_entry(store: Store) -> Non
         await store.close()
         return before, after, again, entries
 
-    before, after, again, entries = run(scenario())
+    before, after, again, entries = asyncio.run(scenario())
     assert before.weights == ()
     assert len(after.weights) == 1
     weights = dict(after.weights[0].weights)
@@ -237,9 +197,9 @@ def test_a_gate_look_stores_new_weights_with_an_audit_entry(store: Store) -> Non
     assert json.loads(entry["to"])["weights"][0]["weights"] == weights
 
 
-def test_a_fixed_experiment_never_gets_weights(store: Store) -> None:
+def test_a_fixed_experiment_never_gets_weights(store: Store, clock: FakeClock) -> None:
     fixed = replace(EXPERIMENT, allocation="fixed")
-    clock = FakeClock(START + 3600)
+    clock.now = START + 3600
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
 
     async def scenario() -> RolloutState:
@@ -251,7 +211,7 @@ def test_a_fixed_experiment_never_gets_weights(store: Store) -> None:
         await store.close()
         return state
 
-    assert run(scenario()).weights == ()
+    assert asyncio.run(scenario()).weights == ()
 
 
 # --- the analysis per weight period -------------------------------------------------------
@@ -290,7 +250,7 @@ def test_the_report_compares_within_weight_periods_and_checks_the_split_per_peri
         await store.close()
         return report
 
-    report = run(scenario())
+    report = asyncio.run(scenario())
     # Pooled, the offer looks worse (it was shown mostly in the low-rate days) ...
     pooled = {arm.name: arm.result.rate for arm in report.arms}
     assert pooled["offer"] < 0.8 * pooled["control"]
@@ -328,7 +288,7 @@ def test_a_mismatch_within_a_period_is_flagged(store: Store) -> None:
         await store.close()
         return report
 
-    report = run(scenario())
+    report = asyncio.run(scenario())
     assert report.srm.flagged
     assert any("sample ratio mismatch" in reason for reason in report.reasons)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.report import build_report
 from daypart.experiments.rollout import Rollouts
-from daypart.experiments.store import MemoryStore, store_from_url
 from daypart.experiments.store.base import Conversion, Exposure, Record, Segment, Store
 from daypart.rules.model import (
     Arm,
@@ -23,12 +21,10 @@ from daypart.rules.model import (
     Experiment,
     Gates,
     Goal,
-    Rule,
     RuleSet,
-    Site,
     Stage,
-    Variant,
 )
+from tests.experiments.conftest import FakeClock, ruleset_of
 
 DAY = 86400.0
 SEGMENT = Segment("desktop", "evening")
@@ -43,35 +39,7 @@ EXPERIMENT = Experiment(
 
 
 def ruleset(experiment: Experiment) -> RuleSet:
-    return RuleSet(
-        version=1,
-        site=Site(),
-        dayparts={},
-        variants={"booking": Variant("booking"), "booking-offer": Variant("booking-offer")},
-        goals={"booked": Goal("booked", path="/booked", value_header="x-order-value")},
-        rules=(Rule("all", "booking", experiment="evening-offer"),),
-        experiments={"evening-offer": experiment},
-    )
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        yield store_from_url(request.getfixturevalue("redis_url"))
-
-
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+    return ruleset_of(experiment, Goal("booked", path="/booked", value_header="x-order-value"))
 
 
 def records(converted: dict[str, int], visitors: int = 1000, value: float = 80.0) -> list[Record]:
@@ -87,8 +55,9 @@ def records(converted: dict[str, int], visitors: int = 1000, value: float = 80.0
     return made
 
 
-def test_past_its_budget_an_experiment_pauses_with_the_numbers(store: Store) -> None:
-    clock = FakeClock()
+def test_past_its_budget_an_experiment_pauses_with_the_numbers(
+    store: Store, clock: FakeClock
+) -> None:
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     rules = ruleset(EXPERIMENT)
 
@@ -102,7 +71,7 @@ def test_past_its_budget_an_experiment_pauses_with_the_numbers(store: Store) -> 
         await store.close()
         return evaluations, state, report, entries
 
-    evaluations, state, report, entries = run(scenario())
+    evaluations, state, report, entries = asyncio.run(scenario())
     decision = evaluations[0].decision
     assert (decision.verdict, evaluations[0].applied) == ("pause", True)
     assert state.status == "paused"
@@ -127,8 +96,9 @@ def test_past_its_budget_an_experiment_pauses_with_the_numbers(store: Store) -> 
     }
 
 
-def test_a_resumed_experiment_still_over_budget_is_paused_again(store: Store) -> None:
-    clock = FakeClock()
+def test_a_resumed_experiment_still_over_budget_is_paused_again(
+    store: Store, clock: FakeClock
+) -> None:
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     rollouts = Rollouts(store, clock)
     raised = replace(EXPERIMENT, budget=Budget("conversions", 1000.0))
@@ -149,14 +119,13 @@ def test_a_resumed_experiment_still_over_budget_is_paused_again(store: Store) ->
         await store.close()
         return again, kept, ",".join(e["action"] for _, e in entries)
 
-    again, kept, actions = run(scenario())
+    again, kept, actions = asyncio.run(scenario())
     assert again == "paused"
     assert kept == "running"
     assert actions == "start,pause,resume,pause,resume"
 
 
-def test_a_revenue_budget_may_roll_back(store: Store) -> None:
-    clock = FakeClock()
+def test_a_revenue_budget_may_roll_back(store: Store, clock: FakeClock) -> None:
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     experiment = replace(EXPERIMENT, budget=Budget("revenue", 500.0, "rollback"))
 
@@ -168,7 +137,7 @@ def test_a_revenue_budget_may_roll_back(store: Store) -> None:
         await store.close()
         return evaluations, state, entries
 
-    evaluations, state, entries = run(scenario())
+    evaluations, state, entries = asyncio.run(scenario())
     assert state.status == "rolled_back"
     entry = entries[-1][1]
     numbers = json.loads(entry["numbers"])
@@ -182,8 +151,7 @@ def test_a_revenue_budget_may_roll_back(store: Store) -> None:
     assert evaluations[0].decision.verdict == "rollback"
 
 
-def test_within_budget_nothing_happens(store: Store) -> None:
-    clock = FakeClock()
+def test_within_budget_nothing_happens(store: Store, clock: FakeClock) -> None:
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     roomy = replace(EXPERIMENT, budget=Budget("conversions", 500.0))
 
@@ -194,4 +162,4 @@ def test_within_budget_nothing_happens(store: Store) -> None:
         await store.close()
         return status
 
-    assert run(scenario()) == "running"
+    assert asyncio.run(scenario()) == "running"

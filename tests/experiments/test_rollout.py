@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,9 +15,9 @@ from daypart.experiments.errors import ExperimentError
 from daypart.experiments.evaluator import Evaluator
 from daypart.experiments.rollout import Rollouts, apply_action
 from daypart.experiments.state import RolloutState
-from daypart.experiments.store import MemoryStore, store_from_url
 from daypart.experiments.store.base import Exposure, Segment, Store
-from daypart.rules.model import Arm, Experiment, Gates, Rule, RuleSet, Site, Stage, Variant
+from daypart.rules.model import Arm, Experiment, Gates, Stage
+from tests.experiments.conftest import FakeClock, ruleset_of
 
 DAY = 86400.0
 EXPERIMENT = Experiment(
@@ -28,36 +27,7 @@ EXPERIMENT = Experiment(
     rollout=(Stage(traffic=0.05), Stage(traffic=0.25), Stage(traffic=0.5)),
     gates=Gates(min_visitors_per_arm=50, min_stage_seconds=DAY),
 )
-RULESET = RuleSet(
-    version=1,
-    site=Site(),
-    dayparts={},
-    variants={"booking": Variant("booking"), "booking-offer": Variant("booking-offer")},
-    goals={},
-    rules=(Rule("all", "booking", experiment="evening-offer"),),
-    experiments={"evening-offer": EXPERIMENT},
-)
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        url = request.getfixturevalue("redis_url")
-        yield store_from_url(url)
-
-
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+RULESET = ruleset_of(EXPERIMENT, goal=None)
 
 
 def test_transitions_follow_the_lifecycle() -> None:
@@ -85,8 +55,7 @@ def test_completing_needs_a_known_winner() -> None:
         apply_action(EXPERIMENT, last, "advance", 1.0, winner="nope")
 
 
-def test_manual_actions_write_the_audit_log(store: Store) -> None:
-    clock = FakeClock()
+def test_manual_actions_write_the_audit_log(store: Store, clock: FakeClock) -> None:
     rollouts = Rollouts(store, clock)
 
     async def scenario() -> list[tuple[str, dict[str, str]]]:
@@ -100,7 +69,7 @@ def test_manual_actions_write_the_audit_log(store: Store) -> None:
         await store.close()
         return entries
 
-    entries = run(scenario())
+    entries = asyncio.run(scenario())
     assert [e["action"] for _, e in entries] == ["start", "advance", "pause"]
     assert [e["actor"] for _, e in entries] == ["daypart", "ana", "ana"]
     advance = entries[1][1]
@@ -110,8 +79,8 @@ def test_manual_actions_write_the_audit_log(store: Store) -> None:
     assert advance["reason"] == "looks fine"
 
 
-def test_a_stale_evaluation_is_not_applied(store: Store) -> None:
-    rollouts = Rollouts(store, FakeClock())
+def test_a_stale_evaluation_is_not_applied(store: Store, clock: FakeClock) -> None:
+    rollouts = Rollouts(store, clock)
 
     async def scenario() -> None:
         seen = await rollouts.ensure_started(EXPERIMENT)
@@ -124,7 +93,7 @@ def test_a_stale_evaluation_is_not_applied(store: Store) -> None:
         finally:
             await store.close()
 
-    run(scenario())
+    asyncio.run(scenario())
 
 
 def exposures(arm: str, count: int, start: int = 0) -> list[Exposure]:
@@ -134,10 +103,11 @@ def exposures(arm: str, count: int, start: int = 0) -> list[Exposure]:
     ]
 
 
-def test_evaluator_advances_on_evidence_after_the_minimum_time(store: Store) -> None:
+def test_evaluator_advances_on_evidence_after_the_minimum_time(
+    store: Store, clock: FakeClock
+) -> None:
     from daypart.experiments.store.base import Conversion
 
-    clock = FakeClock()
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
 
     async def scenario() -> tuple[Any, Any, Any]:
@@ -155,7 +125,7 @@ def test_evaluator_advances_on_evidence_after_the_minimum_time(store: Store) -> 
         await store.close()
         return first, second, state
 
-    first, second, state = run(scenario())
+    first, second, state = asyncio.run(scenario())
     assert first[0].decision.verdict == "hold"
     assert first[0].decision.look is None  # too early to look at the evidence
     assert second[0].decision.verdict == "advance"
@@ -163,8 +133,9 @@ def test_evaluator_advances_on_evidence_after_the_minimum_time(store: Store) -> 
     assert state.stage == 1
 
 
-def test_a_hold_look_is_recorded_and_not_repeated_within_the_period(store: Store) -> None:
-    clock = FakeClock()
+def test_a_hold_look_is_recorded_and_not_repeated_within_the_period(
+    store: Store, clock: FakeClock
+) -> None:
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
 
     async def scenario() -> tuple[Any, Any, RolloutState, list[tuple[str, dict[str, str]]]]:
@@ -179,7 +150,7 @@ def test_a_hold_look_is_recorded_and_not_repeated_within_the_period(store: Store
         await store.close()
         return look, again, state, entries
 
-    look, again, state, entries = run(scenario())
+    look, again, state, entries = asyncio.run(scenario())
     assert (look[0].decision.verdict, look[0].decision.look) == ("hold", 1)
     assert again[0].decision.look is None
     assert "already decided" in again[0].decision.reason
@@ -188,8 +159,7 @@ def test_a_hold_look_is_recorded_and_not_repeated_within_the_period(store: Store
     assert json.loads(entries[1][1]["numbers"])["look"] == 1
 
 
-def test_only_one_evaluator_acts_at_a_time(store: Store) -> None:
-    clock = FakeClock()
+def test_only_one_evaluator_acts_at_a_time(store: Store, clock: FakeClock) -> None:
     one = Evaluator(store, clock=clock, owner="worker-1", lock_seconds=30)
     two = Evaluator(store, clock=clock, owner="worker-2", lock_seconds=30)
 
@@ -200,7 +170,7 @@ def test_only_one_evaluator_acts_at_a_time(store: Store) -> None:
         await store.close()
         return first, second, again
 
-    first, second, again = run(scenario())
+    first, second, again = asyncio.run(scenario())
     assert first is not None
     assert second is None
     assert again is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +17,7 @@ from daypart.experiments.rollout import Rollouts
 from daypart.experiments.segment_decisions import new_decisions, per_segment_view, undecided_counts
 from daypart.experiments.segment_gates import judge_segments
 from daypart.experiments.state import RolloutState, SegmentDecision
-from daypart.experiments.store import MemoryStore, store_from_url
+from daypart.experiments.store import MemoryStore
 from daypart.experiments.store.base import (
     Cell,
     Conversion,
@@ -28,7 +27,8 @@ from daypart.experiments.store.base import (
     Segment,
     Store,
 )
-from daypart.rules.model import Arm, Experiment, Gates, Goal, Rule, RuleSet, Site, Variant
+from daypart.rules.model import Arm, Experiment, Gates, Thresholds
+from tests.experiments.conftest import FakeClock, ruleset_of
 
 DAY = 86400.0
 EXPERIMENT = Experiment(
@@ -37,38 +37,10 @@ EXPERIMENT = Experiment(
     goal="booked",
     gates=Gates(min_visitors_per_arm=300, min_stage_seconds=DAY, decide="per_segment"),
 )
-RULES = RuleSet(
-    version=1,
-    site=Site(),
-    dayparts={},
-    variants={"booking": Variant("booking"), "booking-offer": Variant("booking-offer")},
-    goals={"booked": Goal("booked", path="/booked")},
-    rules=(Rule("all", "booking", experiment="evening-offer"),),
-    experiments={"evening-offer": EXPERIMENT},
-)
+RULES = ruleset_of(EXPERIMENT)
 DESKTOP = Segment("desktop", "evening")
 TABLET = Segment("tablet", "evening")
 MOBILE = Segment("mobile", "evening")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        yield store_from_url(request.getfixturevalue("redis_url"))
-
-
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
 
 
 def records(
@@ -108,9 +80,8 @@ def test_the_state_keeps_decided_segments_and_old_states_have_none() -> None:
 
 
 def test_segments_ship_and_roll_back_on_their_own_then_the_experiment_completes(
-    store: Store,
+    store: Store, clock: FakeClock
 ) -> None:
-    clock = FakeClock()
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     rollouts = Rollouts(store, clock)
 
@@ -132,7 +103,7 @@ def test_segments_ship_and_roll_back_on_their_own_then_the_experiment_completes(
         await store.close()
         return first, second, entries
 
-    first, second, entries = run(scenario())
+    first, second, entries = asyncio.run(scenario())
     assert first.status == "running"
     assert {key: (d.decision, d.arm) for key, d in first.segments.items()} == {
         ("desktop", "evening"): ("shipped", "offer"),
@@ -164,10 +135,9 @@ def test_segments_ship_and_roll_back_on_their_own_then_the_experiment_completes(
     )
 
 
-def test_stages_grow_on_the_undecided_segments_only(store: Store) -> None:
+def test_stages_grow_on_the_undecided_segments_only(store: Store, clock: FakeClock) -> None:
     """Desktop's big win is decided and left out: the stage does not grow on it while the
     tablet's numbers (too few visitors) cannot say anything yet."""
-    clock = FakeClock()
     evaluator = Evaluator(store, clock=clock, owner="worker-1")
     rollouts = Rollouts(store, clock)
     staged = Experiment(
@@ -191,7 +161,7 @@ def test_stages_grow_on_the_undecided_segments_only(store: Store) -> None:
         await store.close()
         return state, entries, report
 
-    state, entries, report = run(scenario())
+    state, entries, report = asyncio.run(scenario())
     # The report judges as the evaluator does: on the undecided segments.
     assert report.gate.numbers["visitors_min_arm"] == 100
     assert list(state.segments) == [("desktop", "evening")]
@@ -207,7 +177,7 @@ def test_undecided_counts_leave_out_the_decided_segments() -> None:
         await store.record(records(TABLET, {"control": 1}, visitors=2))
         return await store.counts("evening-offer")
 
-    counts = run(counted())
+    counts = asyncio.run(counted())
     decided = RolloutState(
         segments={("desktop", "evening"): SegmentDecision("rolled_back", "control", 1.0, "r")}
     )
@@ -245,3 +215,39 @@ def test_a_segment_is_decided_only_when_its_own_numbers_agree() -> None:
         (("tablet", "evening"), "rolled_back"),
     ]
     assert "on its own numbers P(worse)=0.99" in changes[0].decision.reason
+
+
+def test_a_segment_ships_only_within_the_ship_gates_expected_loss() -> None:
+    """Desktop's offer beats control with P(beat) about 0.999 (the gate asks 0.95), but
+    its expected loss, small as it is, is above a ship gate that allows 0.001% of control's
+    rate: it does not ship. Under the usual 1% it does."""
+    counts = ExperimentCounts(
+        "evening-offer",
+        {
+            ("control", "desktop", "evening", ""): Cell(3000, {"booked": 90}),
+            ("offer", "desktop", "evening", ""): Cell(3000, {"booked": 135}),
+        },
+    )
+
+    def judged(relative_loss: float) -> tuple[Any, list[Any]]:
+        ship = Thresholds(prob_beat_control=0.95, expected_relative_loss_below=relative_loss)
+        strict = replace(EXPERIMENT, gates=replace(EXPERIMENT.gates, ship=ship))
+        judgement = judge_segments(strict, counts)
+        (desktop,) = judgement.segments
+        return desktop.arms[0], new_decisions(strict, RolloutState(), judgement, 7.0)
+
+    offer, changes = judged(0.00001)
+    assert offer.prob_beat_control > 0.99
+    assert 0.00001 < offer.expected_relative_loss < 0.01
+    assert (offer.verdict, changes) == ("inconclusive", [])
+    assert "but its expected loss is 0.0044% of control's rate (ship gate below 0.001%)" in (
+        offer.reason
+    )
+    offer, changes = judged(0.01)
+    assert offer.verdict == "ship"
+    assert [(c.segment, c.decision.decision) for c in changes] == [
+        (("desktop", "evening"), "shipped")
+    ]
+    assert changes[0].numbers["offer_expected_relative_loss"] == pytest.approx(
+        offer.expected_relative_loss, abs=1e-8
+    )

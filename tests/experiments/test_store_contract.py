@@ -267,6 +267,43 @@ class TestStoreContract:
 
         asyncio.run(scenario())
 
+    def test_daily_cells_count_each_segment_per_day(self, backend: Backend) -> None:
+        monday, tuesday = 739655, 739656
+        called = Segment("desktop", "evening", "callcenter")
+
+        async def scenario() -> None:
+            async with backend.open() as store:
+                await store.record(
+                    [
+                        Exposure("offer", "control", EVENING, "v1", monday),
+                        Exposure("offer", "treat", COMMUTE, "v2", monday),
+                        Exposure("offer", "treat", COMMUTE, "v3", tuesday),
+                        Exposure("offer", "treat", COMMUTE, "v3", tuesday),  # duplicate
+                        Exposure("offer", "treat", called, "v4", tuesday),
+                        Conversion("offer", "treat", COMMUTE, "v2", "booked", 40.0, tuesday),
+                        Exposure("offer", "control", EVENING, "v5"),  # no day
+                    ]
+                )
+                cells = await store.daily_cells("offer", monday - 3, tuesday + 3)
+                commute = ("treat", COMMUTE.device, COMMUTE.daypart, "")
+                assert {day: sorted(found) for day, found in cells.items()} == {
+                    monday: sorted([("control", "desktop", "evening", ""), commute]),
+                    # Channels pooled: the call centre's desktop evening is desktop evening.
+                    tuesday: sorted([commute, ("treat", "desktop", "evening", "")]),
+                }
+                assert cells[monday][commute].exposures == 1
+                assert cells[tuesday][commute].exposures == 1
+                assert cells[tuesday][commute].conversions == {"booked": 1}
+                # The arm's day counts are as they were: the cells' fields are not in them.
+                days = await store.daily("offer", monday, tuesday)
+                assert sorted(days[tuesday]) == ["treat"]
+                assert days[tuesday]["treat"].exposures == 2
+                assert days[tuesday]["treat"].conversions == {"booked": 1}
+                await store.reset("offer")
+                assert await store.daily_cells("offer", monday, tuesday) == {}
+
+        asyncio.run(scenario())
+
     def test_daily_counts_are_bounded(self, backend: Backend) -> None:
         first = 739579
 

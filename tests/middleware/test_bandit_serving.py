@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from daypart.experiments.rollout import Rollouts
 from daypart.experiments.state import RolloutState, WeightPeriod
 from daypart.middleware import AdaptiveMiddleware
+from daypart.middleware.admin.board import weights_text
 from daypart.middleware.admin.openapi import openapi_document
 from daypart.middleware.tools.demo.app import build_demo
 from daypart.rules import EXAMPLES_DIR
@@ -33,13 +34,20 @@ def bandit_app(rules_file: Path, make_app: MakeApp) -> AdaptiveMiddleware:
     return make_app(clock=Clock(TUESDAY_2100))
 
 
-def set_weights(app: AdaptiveMiddleware, day: int, control: float, offer: float) -> None:
+def set_weights(
+    app: AdaptiveMiddleware,
+    day: int,
+    control: float,
+    offer: float,
+    segments: tuple[tuple[tuple[str, ...], tuple[float, ...]], ...] = (),
+) -> None:
     experiment = app.runtime.rules.ruleset.experiments["evening-offer"]
 
     async def run() -> None:
         rollouts = Rollouts(app.runtime.store, app.runtime.clock)
         state = await rollouts.ensure_started(experiment)
-        period = WeightPeriod(day, 0.0, (("control", control), ("offer", offer)))
+        weights = (("control", control), ("offer", offer))
+        period = WeightPeriod(day, 0.0, weights, segments=segments)
         written = await rollouts.set_weights(
             experiment, state, (*state.weights, period), reason="test", numbers={}
         )
@@ -58,6 +66,40 @@ def test_new_visitors_split_by_the_weights_in_force_today(
     assert seen["control"] + seen["offer"] == 300
     # Binomial(300, 0.1): 30 expected, below 50 with probability > 0.9999.
     assert 10 <= seen["control"] <= 50
+
+
+def test_new_visitors_in_a_segment_with_its_own_weights_split_by_those(
+    rules_file: Path, make_app: MakeApp
+) -> None:
+    app = bandit_app(rules_file, make_app)
+    # Laptops in the evening: desktop × evening has its own 10/90; elsewhere 90/10.
+    set_weights(app, TODAY, 0.9, 0.1, segments=((("desktop", "evening"), (0.1, 0.9)),))
+    seen = arms_of(app, 300)
+    assert 10 <= seen["control"] <= 50  # Binomial(300, 0.1), as above
+    set_weights(app, TODAY, 0.9, 0.1, segments=((("tablet", "evening"), (0.1, 0.9)),))
+    seen = arms_of(app, 300)
+    assert 10 <= seen["offer"] <= 50  # the pooled 90/10
+
+
+def test_the_board_names_the_segments_with_their_own_weights() -> None:
+    report = {
+        "allocation": {
+            "weights": {"control": 0.5, "offer": 0.5},
+            "since": None,
+            "segment_weights": [
+                {
+                    "device": "desktop",
+                    "daypart": "evening",
+                    "segment": "desktop × evening",
+                    "weights": {"control": 0.1, "offer": 0.9},
+                }
+            ],
+        }
+    }
+    assert weights_text(report) == (
+        "bandit: control 50%, offer 50% (the rules' split, before the first look); "
+        "1 segment(s) with their own: desktop × evening control 10%, offer 90%"
+    )
 
 
 def test_weights_set_for_tomorrow_leave_today_at_the_rules_split(

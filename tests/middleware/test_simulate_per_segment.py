@@ -5,7 +5,9 @@ once it is decided (as the middleware serves it)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from daypart.middleware.tools.simulate import SimulationConfig, simulate
 
@@ -19,19 +21,18 @@ segments:
 """
 
 
-def test_each_segment_says_what_was_decided_when_and_what_it_spent(tmp_path: Path) -> None:
-    truth = tmp_path / "truth.yaml"
-    truth.write_text(TRUTH)
+def simulated(truth: str, tmp_path: Path, **changes: Any) -> dict[str, Any]:
+    """``daypart simulate``'s result (the counts path, seed 1) on ``truth``."""
+    planted = tmp_path / "truth.yaml"
+    planted.write_text(truth)
     config = SimulationConfig(
-        RULES,
-        experiment="offer-per-segment",
-        truth=truth,
-        visitors_per_day=24_000,
-        max_days=10,
-        seed=1,
-        path="counts",
+        RULES, experiment="offer-per-segment", truth=planted, seed=1, path="counts"
     )
-    result = asyncio.run(simulate(config)).to_dict()
+    return asyncio.run(simulate(replace(config, **changes))).to_dict()
+
+
+def test_each_segment_says_what_was_decided_when_and_what_it_spent(tmp_path: Path) -> None:
+    result = simulated(TRUTH, tmp_path, visitors_per_day=24_000, max_days=10)
     by_segment = {(s["device"], s["daypart"]): s for s in result["segments"]}
     winner = by_segment[("desktop", "evening")]
     assert winner["decision"]["decision"] == "shipped"
@@ -47,3 +48,22 @@ def test_each_segment_says_what_was_decided_when_and_what_it_spent(tmp_path: Pat
     # than a segment of the same traffic still learning after ten days.
     assert sum(winner["exposures"].values()) < sum(alike["exposures"].values()) / 2
     assert all(s["spent_conversions"] >= 0 for s in result["segments"])
+
+
+def test_a_bandit_sends_each_segment_toward_its_own_better_arm(tmp_path: Path) -> None:
+    """With ``allocation: bandit`` each segment's new visitors follow its own weights: the
+    offer wins on desktop in the evening and loses on mobile, so the first gets more offer
+    visitors than control and the mobile segments more control visitors than offer."""
+    result = simulated(
+        TRUTH.replace("0.15", "0.13"),
+        tmp_path,
+        visitors_per_day=12_000,
+        max_days=6,
+        allocation="bandit",
+    )
+    exposures = {(s["device"], s["daypart"]): s["exposures"] for s in result["segments"]}
+    winner = exposures[("desktop", "evening")]
+    assert winner["offer"] > 1.3 * winner["control"]
+    losers = [shown for (device, _), shown in exposures.items() if device == "mobile"]
+    assert len(losers) == 4
+    assert all(shown["control"] > 1.3 * shown["offer"] for shown in losers)

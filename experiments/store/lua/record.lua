@@ -3,7 +3,10 @@
 --
 -- KEYS[1]   the experiment's counts hash
 -- KEYS[2..] per record, its shard of the marks hash in each live generation, newest first,
---           then the hash of its day's counts (a placeholder when the record has no day)
+--           then the hash of its day's counts (a placeholder when the record has no day):
+--           per arm ("arm|exposures", "arm|conv|goal", revenue) and per segment
+--           ("arm|device|daypart|exposures", "...|conv|goal": the cell without its
+--           channel, so channels cannot multiply a day's fields; no revenue)
 -- ARGV[1]   live generations per record (each record brings that many marks keys + 1)
 -- ARGV[2]   expiry of the newest generation, unix milliseconds
 -- ARGV[3..] eight values per record: kind ("x" exposure, "c" conversion), cell
@@ -22,6 +25,7 @@ for a = 3, #ARGV, 8 do
   local kind, cell, visitor, goal = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local value, squared, arm, day_expiry = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local daily = KEYS[k + generations]
+  local segment = string.match(cell, '^[^@]*')  -- the cell without "@channel"
   local mark = visitor
   if kind == 'c' then
     mark = visitor .. '|' .. goal
@@ -40,11 +44,13 @@ for a = 3, #ARGV, 8 do
       redis.call('HINCRBY', counts, cell .. '|exposures', 1)
       if day_expiry ~= '' then
         redis.call('HINCRBY', daily, arm .. '|exposures', 1)
+        redis.call('HINCRBY', daily, segment .. '|exposures', 1)
       end
     else
       redis.call('HINCRBY', counts, cell .. '|conv|' .. goal, 1)
       if day_expiry ~= '' then
         redis.call('HINCRBY', daily, arm .. '|conv|' .. goal, 1)
+        redis.call('HINCRBY', daily, segment .. '|conv|' .. goal, 1)
       end
       if value ~= '' then
         redis.call('HINCRBYFLOAT', counts, cell .. '|rev|' .. goal, value)
