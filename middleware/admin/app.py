@@ -95,7 +95,11 @@ async def experiment_timeline(runtime: Runtime, experiment: Experiment, days: in
     first_day = last_day - days + 1
     raw = await runtime.store.get_state(experiment.name)
     if raw is not None:
-        started = RolloutState.from_dict(raw).since
+        state = RolloutState.from_dict(raw)
+        # The experiment's first day, not its current stage's: a series that began again at
+        # every stage or pause would hide the history a result is judged by. (States
+        # written before ``started`` was kept have only ``since``.)
+        started = state.started or state.since
         first_day = max(first_day, min(rules.site_day(started), last_day))
     daily = await runtime.store.daily(experiment.name, first_day, last_day)
     return build_timeline(experiment, daily, first_day, last_day)

@@ -55,6 +55,9 @@ def _legend(names: Sequence[str]) -> str:
 def _line(points: Sequence[tuple[float, float]], colour: str, dashed: bool = False) -> str:
     if not points:
         return ""
+    if len(points) == 1:  # one day: a dot, or the series would not show at all
+        x, y = points[0]
+        return f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3.5' fill='{colour}'/>"
     dash = " stroke-dasharray='4 3'" if dashed else ""
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     return f"<polyline fill='none' stroke='{colour}' stroke-width='2'{dash} points='{path}'/>"
@@ -75,7 +78,14 @@ def timeline_charts(timeline: Mapping[str, Any]) -> str:
     for i, arm in enumerate(arms):
         colour = COLOURS[i % len(COLOURS)]
         band = [(d, pair) for d, pair in enumerate(arm["rate_interval"]) if pair is not None]
-        if band:
+        if len(band) == 1:  # one day: the interval as a bar (a polygon would be a line)
+            d, pair = band[0]
+            body += (
+                f"<line x1='{_x(d, count):.1f}' y1='{_y(pair[1], low, high):.1f}' "
+                f"x2='{_x(d, count):.1f}' y2='{_y(pair[0], low, high):.1f}' "
+                f"stroke='{colour}' stroke-opacity='0.25' stroke-width='10'/>"
+            )
+        elif band:
             upper = [f"{_x(d, count):.1f},{_y(p[1], low, high):.1f}" for d, p in band]
             lower = [f"{_x(d, count):.1f},{_y(p[0], low, high):.1f}" for d, p in reversed(band)]
             body += (

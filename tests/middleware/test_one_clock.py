@@ -103,3 +103,36 @@ def test_the_daily_series_follows_the_same_clock() -> None:
         5,
         5,
     ]
+
+
+def test_the_daily_series_starts_on_the_experiments_first_day_not_its_stages() -> None:
+    clock = Clock(TUESDAY_2100)
+    app = build_demo(
+        str(EXAMPLES_DIR / "travel.yaml"),
+        "memory://",
+        clock=clock,
+        admin_token="one-clock-token",
+        evaluate_interval=None,
+    )
+    laptop = {"User-Agent": LAPTOP, "X-Channel": "callcenter"}  # stage 1's audience
+    with TestClient(app) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(app.background.evaluate)  # the experiment starts on Tuesday
+        for day in range(3):
+            if day == 2:  # Thursday: paused and resumed, so its state is new since today
+                for action in ("pause", "resume"):
+                    answer = client.post(
+                        f"/_daypart/api/experiments/evening-offer/{action}", headers=TOKEN
+                    )
+                    assert answer.status_code == 200, answer.text
+            for _ in range(5):
+                client.cookies.clear()
+                client.get("/destinations/kyoto", headers=laptop)
+            portal.call(app.runtime.recorder.flush)
+            clock.epoch += 24 * HOUR
+        clock.epoch -= 24 * HOUR  # Thursday evening
+        state = client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN).json()
+        series = client.get("/_daypart/api/experiments/evening-offer/daily", headers=TOKEN).json()
+    assert state["state"]["since"] == TUESDAY_2100 + 2 * 24 * HOUR  # the state is Thursday's
+    assert series["days"] == ["2026-11-24", "2026-11-25", "2026-11-26"]
