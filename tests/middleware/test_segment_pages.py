@@ -153,6 +153,9 @@ def test_decisions_per_channel_are_named_with_their_channel(tmp_path: Path) -> N
         one = client.get("/_daypart/experiments/evening-offer?channel=direct", headers=TOKEN)
         exported = client.get("/_daypart/export.csv", headers=TOKEN).text
 
+    assert report.json()["per_segment"]["summary"] == (
+        "per segment: 1 shipped, 1 rolled back, 0 learning"
+    )
     decided = report.json()["per_segment"]["decisions"]
     assert [(d["segment"], d["channel"], d["decision"]) for d in decided] == [
         ("desktop × evening × direct", "direct", "rolled_back"),
