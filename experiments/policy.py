@@ -4,8 +4,11 @@ simulator and the beacon all ask it, and it needs no HTTP to be asked.
 
 A visitor's arm, given the experiment's rollout state:
 
-- a ``decide: per_segment`` experiment, in a segment (device, daypart) the gates decided:
-  its winner if it shipped there, control if it rolled back; nobody is counted there;
+- a ``decide: per_segment`` experiment, in a segment (device, daypart, and channel where
+  the rules declare channels) the gates decided: its winner if it shipped there, control
+  if it rolled back; nobody is counted there. A device × daypart decided without a
+  channel holds for every channel of it; a channel's decision, once the rules no longer
+  declare channels, matches no request (the device × daypart learns again);
 - ``completed``: everyone in the rule's segment sees the winner; nobody is counted;
 - ``running`` or ``paused`` and the visitor can be counted (a visitor id, no opt-out, no
   bot): a visitor who was exposed before keeps that arm (their ``Mark``); otherwise
@@ -33,9 +36,14 @@ from daypart.experiments.bandit import MAX_PERIODS, period_on, period_weights
 from daypart.experiments.bucketing import ArmPicker
 from daypart.experiments.enrollment import Enrollment
 from daypart.experiments.errors import ExperimentMisuse
-from daypart.experiments.segments import SegmentKey
-from daypart.experiments.state import NOT_STARTED, RolloutState, WeightPeriod
+from daypart.experiments.segments import (
+    SegmentKey,
+    decision_in,
+    served_decisions,
+)
+from daypart.experiments.state import NOT_STARTED, RolloutState, SegmentDecision, WeightPeriod
 from daypart.experiments.store.base import Segment
+from daypart.rules.channels import ChannelReader
 from daypart.rules.context import Context
 from daypart.rules.model import Arm, Experiment, RuleSet
 
@@ -74,6 +82,9 @@ class Assignment(NamedTuple):
 
 _Pickers = tuple[ArmPicker | None, dict[SegmentKey, ArmPicker]]
 _NO_PICKERS: _Pickers = (None, {})
+# A state's segment decisions, and the same as the request path looks them up.
+_Served = tuple[Mapping[SegmentKey, SegmentDecision], Mapping[SegmentKey, SegmentDecision]]
+_NONE_SERVED: _Served = ({}, {})
 
 
 class ExperimentPolicy:
@@ -81,11 +92,13 @@ class ExperimentPolicy:
 
     __slots__ = (
         "_bandit",
+        "_channels",
         "_control",
         "_enrollment",
         "_kept",
         "_per_segment",
         "_pickers",
+        "_served",
         "arms",
         "code",
         "experiment",
@@ -93,8 +106,11 @@ class ExperimentPolicy:
         "salt",
     )
 
-    def __init__(self, experiment: Experiment) -> None:
+    def __init__(self, experiment: Experiment, channels: tuple[str, ...] = ()) -> None:
+        """``channels``: every channel a request can be counted in (the rules' listed
+        ones, other and direct); none without channels."""
         self.experiment = experiment
+        self._channels = channels
         self.name = experiment.name
         self.salt = experiment.salt or experiment.name
         self.code = experiment_code(self.name, self.salt)
@@ -109,6 +125,9 @@ class ExperimentPolicy:
         # one per segment with its own weights. At most MAX_PERIODS periods (the state
         # holds no more), each with at most bandit.MAX_SEGMENTS segments.
         self._pickers: dict[WeightPeriod, _Pickers] = {}
+        # The last state's decisions as served (``segments.served_decisions``): rebuilt
+        # when the state is read anew, not per request. One attribute, set at once.
+        self._served = _NONE_SERVED
 
     def _picker(self, state: RolloutState, day: int | None) -> _Pickers:
         """The bandit's pickers for new visitors on ``day``: the pooled weights' (None: the
@@ -147,9 +166,16 @@ class ExperimentPolicy:
         counted in daypart ``segment`` and ``channel`` ("" without channels), on the
         site's local ``day`` (a date ordinal; picks a bandit's weights)."""
         kept = self._kept
-        if self._per_segment and state.segments:
+        decisions = state.segments
+        if self._per_segment and decisions:
             # A decided segment serves its decision to everyone in it, returning or new.
-            decided = state.segments.get((context.device, segment))
+            source, served = self._served
+            if source is not decisions:
+                served = served_decisions(decisions, self._channels)
+                self._served = (decisions, served)
+            decided = served.get(
+                (context.device, segment, channel) if channel else (context.device, segment)
+            )
             if decided is not None:
                 if decided.decision == "shipped":
                     return kept.get(decided.arm, self._control)
@@ -187,7 +213,16 @@ class ExperimentPolicy:
             and state.counting
             and mark.arm in self.arms
             # Exposures in a segment decided since are no longer compared.
-            and not (state.segments and (mark.device, mark.daypart) in state.segments)
+            and not (
+                state.segments
+                and decision_in(
+                    state.segments,
+                    (mark.device, mark.daypart, mark.channel)
+                    if mark.channel
+                    else (mark.device, mark.daypart),
+                )
+                is not None
+            )
         )
 
 
@@ -197,7 +232,10 @@ class ExperimentPolicies:
     __slots__ = ("by_code", "by_name", "goals")
 
     def __init__(self, ruleset: RuleSet) -> None:
-        self.by_name = {name: ExperimentPolicy(e) for name, e in ruleset.experiments.items()}
+        channels = ChannelReader(ruleset.site).names if ruleset.site.channels else ()
+        self.by_name = {
+            name: ExperimentPolicy(e, channels) for name, e in ruleset.experiments.items()
+        }
         self.by_code = {policy.code: policy for policy in self.by_name.values()}
         self.goals = frozenset(ruleset.goals)
 

@@ -67,6 +67,7 @@ from daypart.experiments.segment_decisions import (
     undecided_counts,
 )
 from daypart.experiments.segment_weights import gate_pairs, weights_differ_by_segment
+from daypart.experiments.segments import segment_of
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import (
     ArmCounts,
@@ -633,7 +634,9 @@ def _assemble(
         budget=budget_use(experiment, spend),
         allocation=allocation,
         per_segment=per_segment_view(
-            experiment, state, [(s.device, s.daypart) for s in segment_reports if s.visitors]
+            experiment,
+            state,
+            [segment_of(key) for key, cell in item.source.counts.cells.items() if cell.exposures],
         ),
     )
 

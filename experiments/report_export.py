@@ -21,7 +21,7 @@ _CSV_FIELDS = (
     "reason", "revenue", "value_per_conversion", "revenue_per_visitor",
     "revenue_per_visitor_low", "revenue_per_visitor_high", "revenue_prob_beat_control",
     "incremental_revenue_per_1000", "incremental_revenue_per_1000_low",
-    "incremental_revenue_per_1000_high",
+    "incremental_revenue_per_1000_high", "decision",
 )  # fmt: skip
 
 
@@ -45,6 +45,7 @@ def _csv_row(
     daypart: str,
     arm: Mapping[str, Any],
     channel: str = "",
+    decision: str = "",
 ) -> dict[str, object]:
     state = report.get("state") or {}
     row: dict[str, object] = {
@@ -57,6 +58,7 @@ def _csv_row(
         "device": device,
         "daypart": daypart,
         "channel": channel,
+        "decision": decision,
     }
     for key in ("name", "variant", "weight", "visitors", "conversions", "rate"):
         row["arm" if key == "name" else key] = arm.get(key, "")
@@ -79,18 +81,23 @@ def reports_csv(reports: Sequence[Mapping[str, Any]]) -> str:
 
     The ``channel`` column is empty for a report without channels. With channels, rows
     pooled over channels say ``all`` there, and two more kinds of rows follow: per channel
-    (device and daypart ``all``) and per device × daypart × channel."""
+    (device and daypart ``all``) and per device × daypart × channel. ``decision``: what a
+    per-segment experiment decided for the row's segment (``shipped offer``, ``rolled
+    back``), on the device × daypart row or, where decided per channel, the device ×
+    daypart × channel row (a device × daypart's decision is on its channels' rows too)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for report in reports:
         pooled = ALL if report.get("channels") else ""
+        decided = _decisions(report)
         for arm in report.get("arms", []):
             writer.writerow(_csv_row(report, ALL, ALL, arm, pooled))
         for segment in report.get("segments", []):
             device, daypart = str(segment.get("device")), str(segment.get("daypart"))
+            said = decided.get((device, daypart), "")
             for arm in segment.get("arms", []):
-                writer.writerow(_csv_row(report, device, daypart, arm, pooled))
+                writer.writerow(_csv_row(report, device, daypart, arm, pooled, said))
         for channel in report.get("channels", []):
             name = str(channel.get("channel", ""))
             for arm in channel.get("arms", []):
@@ -98,9 +105,21 @@ def reports_csv(reports: Sequence[Mapping[str, Any]]) -> str:
         for segment in report.get("channel_segments", []):
             device, daypart = str(segment.get("device")), str(segment.get("daypart"))
             name = str(segment.get("channel", ""))
+            said = decided.get((device, daypart, name), decided.get((device, daypart), ""))
             for arm in segment.get("arms", []):
-                writer.writerow(_csv_row(report, device, daypart, arm, name or "-"))
+                writer.writerow(_csv_row(report, device, daypart, arm, name or "-", said))
     return out.getvalue()
+
+
+def _decisions(report: Mapping[str, Any]) -> dict[tuple[str, ...], str]:
+    """A per-segment experiment's decisions by segment (with its channel where it has
+    one), in words: ``shipped offer``, ``rolled back``."""
+    found = {}
+    for d in (report.get("per_segment") or {}).get("decisions", []):
+        key = tuple(str(d[name]) for name in ("device", "daypart", "channel") if d.get(name))
+        shipped = d.get("decision") == "shipped"
+        found[key] = f"shipped {d.get('arm')}" if shipped else "rolled back"
+    return found
 
 
 def channel_label(channel: str) -> str:

@@ -1,5 +1,6 @@
-"""Per-segment decisions (``gates.decide: per_segment``): each device × daypart ships its
-winner or rolls back on its own evidence, at the gates' looks.
+"""Per-segment decisions (``gates.decide: per_segment``): each device × daypart (× channel
+where the rules declare channels: ``segments.segment_of``) ships its winner or rolls back on
+its own evidence, at the gates' looks.
 
 Pure functions here; ``Evaluator`` calls ``look_per_segment`` at a whole period of the
 stage (the same timing, data-quality holds and budget checks as pooled experiments) and
@@ -28,6 +29,9 @@ segment gets its share of that per-look level, and the run-wide rate of a wrong 
   decided ones have nothing left to learn), and the whole-experiment rollback on pooled
   evidence does not apply: one losing majority must not take a winning segment down with
   it. Every segment then rolls back on its own.
+- A device × daypart decided without a channel (its visitors counted before the rules
+  declared channels, or a state written then) holds for every channel of it
+  (``segments.decision_in``): those channels are decided too.
 - When every segment with visitors is decided the experiment ends: ``completed`` (control
   as the fallback for segments never seen) if any shipped, else ``rolled_back``.
 """
@@ -40,7 +44,13 @@ from typing import Any
 
 from daypart.experiments.gates import GateDecision
 from daypart.experiments.segment_gates import SegmentJudgement, SegmentVerdicts, probability
-from daypart.experiments.segments import SegmentKey, segment_name, segment_of
+from daypart.experiments.segments import (
+    SegmentKey,
+    decision_in,
+    segment_fields,
+    segment_name,
+    segment_of,
+)
 from daypart.experiments.state import RolloutState, SegmentDecision
 from daypart.experiments.store.base import ExperimentCounts
 from daypart.rules.model import Experiment
@@ -66,10 +76,17 @@ def undecided_counts(
     the stages grow on."""
     if not state.segments and not deciding:
         return counts
-    decided = {*state.segments, *(change.segment for change in deciding)}
+    decided = {
+        **state.segments,
+        **{change.segment: change.decision for change in deciding},
+    }
     return ExperimentCounts(
         counts.experiment,
-        {key: cell for key, cell in counts.cells.items() if segment_of(key) not in decided},
+        {
+            key: cell
+            for key, cell in counts.cells.items()
+            if decision_in(decided, segment_of(key)) is None
+        },
     )
 
 
@@ -80,7 +97,7 @@ def new_decisions(
     control = experiment.control.name
     changes = []
     for verdicts in judgement.segments:
-        if verdicts.segment in state.segments:
+        if decision_in(state.segments, verdicts.segment) is not None:
             continue
         winner = verdicts.winner
         if winner is not None and winner.raw_prob_beat_control >= judgement.ship_probability:
@@ -153,7 +170,7 @@ def look_per_segment(
         **{change.segment: change.decision for change in changes},
     }
     seen = [verdicts.segment for verdicts in judgement.segments]
-    if seen and all(key in segments for key in seen):
+    if seen and all(decision_in(segments, key) is not None for key in seen):
         shipped = [d for d in segments.values() if d.decision == "shipped"]
         if shipped:
             arms = sorted({d.arm for d in shipped})
@@ -226,7 +243,7 @@ def per_segment_view(
     if not per_segment(experiment):
         return None
     shipped = sum(1 for d in state.segments.values() if d.decision == "shipped")
-    learning = sum(1 for key in set(seen) if key not in state.segments)
+    learning = sum(1 for key in set(seen) if decision_in(state.segments, key) is None)
     rows = tuple(decided_rows(state))
     return PerSegment(shipped, len(state.segments) - shipped, learning, rows)
 
@@ -235,8 +252,7 @@ def decided_rows(state: RolloutState) -> list[dict[str, Any]]:
     """The decided segments as the report's JSON lists them."""
     return [
         {
-            "device": key[0],
-            "daypart": key[1],
+            **segment_fields(key),
             "segment": segment_name(key),
             "decision": decided.decision,
             "arm": decided.arm,

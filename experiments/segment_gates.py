@@ -1,9 +1,10 @@
 """The gates per segment: in which segments a treatment wins, loses, or cannot tell yet.
 
 Pure: an experiment and its counts in, a ``SegmentJudgement`` out. For each segment
-(device × daypart, and whatever ``segments.SEGMENT_FIELDS`` adds) and each treatment arm:
-the visitors per arm, the segment's own (raw) uplift and probability to beat control
-(``stats.analyze``, exactly as the report's segment rows), the partially pooled ones
+(device × daypart, and channel where the rules declare channels: ``segments.segment_of``)
+and each treatment arm: the visitors per arm, the segment's own (raw) uplift and
+probability to beat control (``stats.analyze``, exactly as the report's segment rows), the
+partially pooled ones
 (``stats.partial_pooling``: each segment's effect pulled toward the others' by how noisy
 it is), and a verdict:
 
@@ -27,7 +28,7 @@ out, and each is named in ``warnings``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -46,7 +47,7 @@ from daypart.experiments.stats.partial_pooling import (
     partial_pool,
     ship_threshold,
 )
-from daypart.experiments.store.base import ExperimentCounts
+from daypart.experiments.store.base import CellKey, ExperimentCounts
 from daypart.rules.model import SHIP, Experiment, Gates
 
 SegmentVerdict = Literal["ship", "rollback", "too_few_visitors", "inconclusive"]
@@ -192,7 +193,10 @@ class SegmentJudgement:
             "experiment": self.experiment,
             "goal": self.goal,
             "control": self.control,
-            "segment_fields": list(SEGMENT_FIELDS),
+            # The fields its segments have: channel only where they were counted with one.
+            "segment_fields": list(
+                SEGMENT_FIELDS[: max((len(s.segment) for s in self.segments), default=2)]
+            ),
             "comparisons": self.comparisons,
             "ship_probability": self.ship_probability,
             "rollback_probability": self.rollback_probability,
@@ -208,15 +212,19 @@ class SegmentJudgement:
 
 
 def judge_segments(
-    experiment: Experiment, counts: ExperimentCounts, goal: str | None = None
+    experiment: Experiment,
+    counts: ExperimentCounts,
+    goal: str | None = None,
+    by: Callable[[CellKey], SegmentKey] = segment_of,
 ) -> SegmentJudgement:
     """Each segment's verdict for each treatment of ``experiment``, from the store's
-    ``counts``, on ``goal`` (the experiment's own by default)."""
+    ``counts``, on ``goal`` (the experiment's own by default); segments as ``by`` groups
+    the cells (``segments.device_daypart_of``: pooled over channels)."""
     goal = experiment.goal if goal is None else goal
     gates = experiment.gates
     names = [arm.name for arm in experiment.arms]
     kept, warnings = split_consistent(counts, names, goal)
-    per_segment = segment_totals(kept, names, goal)
+    per_segment = segment_totals(kept, names, goal, by)
     segments = sorted(per_segment)
     treatments = names[1:]
     comparisons = max(1, len(segments) * len(treatments))
@@ -290,10 +298,13 @@ def judge_segments(
 
 
 def segment_totals(
-    counts: ExperimentCounts, arms: Sequence[str], goal: str
+    counts: ExperimentCounts,
+    arms: Sequence[str],
+    goal: str,
+    by: Callable[[CellKey], SegmentKey] = segment_of,
 ) -> dict[SegmentKey, list[ArmCounts]]:
-    """Visitors and conversions per segment and arm (in ``arms`` order); segments where
-    none of ``arms`` has a count are left out."""
+    """Visitors and conversions per segment (as ``by`` groups the cells) and arm (in
+    ``arms`` order); segments where none of ``arms`` has a count are left out."""
     index = {name: i for i, name in enumerate(arms)}
     sums: dict[SegmentKey, list[list[int]]] = {}
     for key, cell in counts.cells.items():
@@ -303,7 +314,7 @@ def segment_totals(
         conversions = cell.conversions.get(goal, 0)
         if not cell.exposures and not conversions:
             continue
-        row = sums.setdefault(segment_of(key), [[0, 0] for _ in arms])
+        row = sums.setdefault(by(key), [[0, 0] for _ in arms])
         row[i][0] += cell.exposures
         row[i][1] += conversions
     return {key: [ArmCounts(v, c) for v, c in row] for key, row in sums.items()}

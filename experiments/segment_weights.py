@@ -45,7 +45,7 @@ from scipy.special import chdtrc, ndtr
 from daypart.experiments.data_quality import split_consistent
 from daypart.experiments.pooling import arm_totals
 from daypart.experiments.segment_gates import segment_totals
-from daypart.experiments.segments import SegmentKey, segment_name, segment_of
+from daypart.experiments.segments import SegmentKey, device_daypart_of, segment_name
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats.partial_pooling import SegmentEffect, partial_pool
 from daypart.experiments.store.base import ExperimentCounts
@@ -100,7 +100,7 @@ def segment_prob_best(
     if len(names) < 2:
         return {}
     kept, _ = split_consistent(counts, names, experiment.goal)
-    totals = segment_totals(kept, names, experiment.goal)
+    totals = segment_totals(kept, names, experiment.goal, device_daypart_of)
     segments = sorted(totals)
     if len(segments) < 2:
         return {}
@@ -124,7 +124,7 @@ def segment_visitors(counts: ExperimentCounts) -> dict[SegmentKey, int]:
     """Exposures per segment, over every arm."""
     visitors: dict[SegmentKey, int] = {}
     for key, cell in counts.cells.items():
-        segment = segment_of(key)
+        segment = device_daypart_of(key)
         visitors[segment] = visitors.get(segment, 0) + cell.exposures
     return visitors
 

@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from daypart.experiments.segments import SEGMENT_FIELDS, SegmentKey
+from daypart.experiments.segments import (
+    DEVICE_DAYPART,
+    SegmentKey,
+    segment_fields,
+    segment_from_fields,
+)
 
 Status = Literal["running", "paused", "rolled_back", "completed"]
 STATUSES: tuple[Status, ...] = ("running", "paused", "rolled_back", "completed")
@@ -105,8 +110,8 @@ def _segment_table(raw: Any, arms: int) -> tuple[tuple[SegmentKey, tuple[float, 
     table = []
     for name, shares in raw.items():
         key = tuple(str(name).split(SEGMENT_SEPARATOR))
-        if len(key) != len(SEGMENT_FIELDS):
-            raise ValueError(f"segment {name!r}: expected {SEGMENT_SEPARATOR.join(SEGMENT_FIELDS)}")
+        if len(key) != len(DEVICE_DAYPART):  # a bandit's weights: per device × daypart
+            raise ValueError(f"segment {name!r}: expected {SEGMENT_SEPARATOR.join(DEVICE_DAYPART)}")
         if not isinstance(shares, list) or len(shares) != arms:
             raise ValueError(f"segment {name!r}: expected {arms} weights, got {shares!r}")
         values = tuple(float(share) for share in shares)
@@ -134,8 +139,10 @@ class RolloutState:
     started: float = 0.0  # when the experiment first ran (its first state), epoch seconds
     # A bandit's weight periods, oldest first; none: the rules' fixed weights throughout.
     weights: tuple[WeightPeriod, ...] = ()
-    # (device, daypart) -> what was decided there; empty for pooled experiments and in
-    # states written before segments could be decided. Not hashed: a dict.
+    # (device, daypart) or, where the rules declare channels, (device, daypart, channel)
+    # -> what was decided there (``segments.decision_in``: a device × daypart's decision
+    # holds for its channels); empty for pooled experiments and in states written before
+    # segments could be decided. Not hashed: a dict.
     segments: Mapping[SegmentKey, SegmentDecision] = field(default_factory=dict, hash=False)
 
     @property
@@ -155,7 +162,7 @@ class RolloutState:
         del data["segments"]
         if self.segments:  # left out when empty: a pooled experiment's state is as before
             data["segments"] = [
-                {**dict(zip(SEGMENT_FIELDS, key, strict=True)), **asdict(decided)}
+                {**segment_fields(key), **asdict(decided)}
                 for key, decided in sorted(self.segments.items())
             ]
         return data
@@ -177,7 +184,7 @@ class RolloutState:
             started=float(data.get("started", data.get("since", 0.0))),
             weights=tuple(WeightPeriod.from_dict(period) for period in data.get("weights") or ()),
             segments={
-                tuple(str(entry[name]) for name in SEGMENT_FIELDS): SegmentDecision.from_dict(entry)
+                segment_from_fields(entry): SegmentDecision.from_dict(entry)
                 for entry in data.get("segments", ())
             },
         )

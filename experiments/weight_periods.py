@@ -42,7 +42,12 @@ from typing import Any
 from scipy import special
 
 from daypart.experiments.bandit import WeightSpan, period_on, period_weights, spans, weights_on
-from daypart.experiments.segments import SegmentKey, segment_fields, segment_name, segment_of
+from daypart.experiments.segments import (
+    SegmentKey,
+    device_daypart_of,
+    segment_fields,
+    segment_name,
+)
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats.srm import SRM_THRESHOLD, SrmResult, srm_check
 from daypart.experiments.store.base import DailyCells, DailyCounts
@@ -265,7 +270,7 @@ def _segments(
             if i is None:
                 continue
             visitors, conversions = sums.setdefault(
-                segment_of(key), ([0] * len(names), [0] * len(names))
+                device_daypart_of(key), ([0] * len(names), [0] * len(names))
             )
             visitors[i] += cell.exposures
             conversions[i] += cell.conversions.get(goal, 0)

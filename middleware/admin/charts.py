@@ -197,10 +197,17 @@ def segment_grid(
         else [s for s in report.get("channel_segments", []) if s.get("channel") == channel]
     )
     segments = {(str(s.get("device")), str(s.get("daypart"))): s for s in found}
-    decided = {
-        (str(d.get("device")), str(d.get("daypart"))): d
-        for d in (report.get("per_segment") or {}).get("decisions", [])
-    }
+    # Per device × daypart, the decisions shown: for one channel, its own, else its device
+    # × daypart's (which holds for every channel); for every channel, all of them.
+    decided: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for d in (report.get("per_segment") or {}).get("decisions", []):
+        if channel is None or d.get("channel") in (None, channel):
+            decided.setdefault((str(d.get("device")), str(d.get("daypart"))), []).append(d)
+    if channel is not None:
+        decided = {
+            place: [max(found, key=lambda d: bool(d.get("channel")))]
+            for place, found in decided.items()
+        }
     seen_devices = list(dict.fromkeys([*devices, *(d for d, _ in segments)]))
     seen_dayparts = list(dict.fromkeys([*dayparts, *(p for _, p in segments)]))
     head = "".join(f"<th>{_e(part)}</th>" for part in seen_dayparts)
@@ -210,7 +217,7 @@ def segment_grid(
         for part in seen_dayparts:
             segment = segments.get((device, part))
             cell = heat_cell(list(segment.get("arms", [])) if segment else [], baseline)
-            cells.append(_decided(cell, decided.get((device, part))))
+            cells.append(_decided(cell, decided.get((device, part), []), channel is None))
         rows.append(f"<tr><th>{_e(device)}</th>{''.join(cells)}</tr>")
     which = "" if channel is None else f" in channel {channel_label(channel)}"
     return (
@@ -221,19 +228,26 @@ def segment_grid(
     )
 
 
-def _decided(cell: str, decision: Mapping[str, Any] | None) -> str:
+def _decided(cell: str, decisions: Sequence[Mapping[str, Any]], named: bool) -> str:
     """A grid cell the per-segment gates decided, marked in words (not colour alone), with
-    the reason on hover and for screen readers."""
-    if decision is None:
+    the reason on hover and for screen readers; ``named``: each decision says its channel
+    (the grid of every channel)."""
+    if not decisions:
         return cell
-    words = (
-        f"shipped {decision.get('arm')}" if decision.get("decision") == "shipped" else "rolled back"
-    )
-    mark = (
-        f"<br><span class='decided' title='{_e(decision.get('reason'))}'>"
-        f"<b>{_e(words)}</b><span class='sr'>: {_e(decision.get('reason'))}</span></span></td>"
-    )
-    return cell.removesuffix("</td>") + mark
+    marks = []
+    for decision in decisions:
+        words = (
+            f"shipped {decision.get('arm')}"
+            if decision.get("decision") == "shipped"
+            else "rolled back"
+        )
+        if named and decision.get("channel"):
+            words = f"{decision['channel']}: {words}"
+        marks.append(
+            f"<br><span class='decided' title='{_e(decision.get('reason'))}'>"
+            f"<b>{_e(words)}</b><span class='sr'>: {_e(decision.get('reason'))}</span></span>"
+        )
+    return cell.removesuffix("</td>") + "".join(marks) + "</td>"
 
 
 def channel_selector(link: str, channels: Sequence[str], selected: str | None) -> str:

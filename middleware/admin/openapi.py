@@ -104,12 +104,23 @@ SCHEMAS: dict[str, Any] = {
         {
             "device": {"type": "string"},
             "daypart": {"type": "string"},
+            "channel": {
+                "type": "string",
+                "description": "where the rules declare channels: the channel decided "
+                "(left out for a device × daypart decided as a whole, which holds for "
+                "every channel of it)",
+            },
+            "segment": {
+                "type": "string",
+                "description": "its name: device × daypart (× channel); in reports",
+            },
             "decision": {"enum": list(SEGMENT_OUTCOMES)},
             "arm": {"type": "string", "description": "what the segment serves now"},
             "at": {"type": "number"},
             "reason": {"type": "string"},
         },
         closed=False,
+        optional=("channel", "segment"),
     ),
     "Arm": _object(
         {

@@ -314,17 +314,18 @@ def detail_page(
     )
     srm = report.get("srm") or {}
     segments = []
-    decided = {
-        (d.get("device"), d.get("daypart")): d
-        for d in (report.get("per_segment") or {}).get("decisions", [])
-    }
+    # Per device × daypart, its decisions: its own, or one per channel where the rules
+    # declare channels (each named by its channel).
+    decided: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
+    for d in (report.get("per_segment") or {}).get("decisions", []):
+        decided.setdefault((d.get("device"), d.get("daypart")), []).append(d)
     for segment in report.get("segments", []):
-        decision = decided.get((segment.get("device"), segment.get("daypart")))
-        said = (
-            ""
-            if decision is None
-            else f"<p class='note'><b>{_e(decision.get('decision')).replace('_', ' ')} "
+        said = "".join(
+            "<p class='note'><b>"
+            + (f"from {_e(decision['channel'])}: " if decision.get("channel") else "")
+            + f"{_e(decision.get('decision')).replace('_', ' ')} "
             f"({_e(decision.get('arm'))} served here)</b>: {_e(decision.get('reason'))}</p>"
+            for decision in decided.get((segment.get("device"), segment.get("daypart")), [])
         )
         segments.append(
             f"<h3>{_e(segment.get('device'))} × {_e(segment.get('daypart'))}</h3>{said}"

@@ -12,6 +12,11 @@ say where a treatment wins, where it loses, and where it cannot tell yet. From t
   rule, which keeps serving the control to the segments where the treatment lost;
 - it loses everywhere, or nothing is decided yet: no change, and the notes say so.
 
+Segments here are device × daypart, pooled over channels even where the rules declare
+channels (``segments.device_daypart_of``): a rule selects a channel only through the
+conditions on its sources (a query parameter, a header, a cookie), which a proposal
+cannot write faithfully for a channel read from several of them, case-insensitively.
+
 Nothing rewrites the rule file: ``propose`` returns the proposed text, the changes with
 the numbers behind them (also written into the proposed text as comments), and a unified
 diff. The proposed text is loaded again before it is shown, and must give exactly the
@@ -37,9 +42,10 @@ from daypart.experiments.segment_gates import (
     probability,
 )
 from daypart.experiments.segments import (
+    DEVICE_DAYPART,
     NO_DAYPART,
-    SEGMENT_FIELDS,
     SegmentKey,
+    device_daypart_of,
     segment_fields,
     segment_name,
     segment_words,
@@ -155,7 +161,7 @@ async def propose(path: str | Path, store: Store) -> Proposal:
             continue
         if len(experiment.arms) < 2:
             continue
-        judgement = judge_segments(experiment, await store.counts(name))
+        judgement = judge_segments(experiment, await store.counts(name), by=device_daypart_of)
         proposal.judgements.append(judgement)
         proposal.notes.extend(f"{name}: {warning}" for warning in judgement.warnings)
         planned, notes = _plan(ruleset, rules[0], experiment, judgement, names)
@@ -196,7 +202,7 @@ def _explicit(when: Condition, name: str) -> frozenset[str] | None:
 def _narrowed(when: Condition, fields: Mapping[str, str]) -> Condition:
     """``when`` and the segment ``fields`` (device, daypart) besides."""
     narrower: dict[str, Any] = {
-        name: frozenset({value}) for name, value in fields.items() if name in SEGMENT_FIELDS
+        name: frozenset({value}) for name, value in fields.items() if name in DEVICE_DAYPART
     }
     return replace(when, **narrower)
 
@@ -209,7 +215,7 @@ def _covered(
     it cannot reach as written now and those an earlier rule already serves."""
     seen = [judgement_segment.segment for judgement_segment in judgement.segments]
     values = []
-    for position, name in enumerate(SEGMENT_FIELDS):
+    for position, name in enumerate(DEVICE_DAYPART):
         named = _explicit(rule.when, name)
         observed = sorted({segment[position] for segment in seen})
         values.append(sorted(named) if named is not None else observed)

@@ -51,6 +51,7 @@ from daypart.experiments.pooling import (
     segments_of,
 )
 from daypart.experiments.rollout import Rollouts
+from daypart.experiments.segments import decision_in
 from daypart.experiments.state import RolloutState
 from daypart.experiments.store.base import Conversion, Exposure, Record, Segment
 from daypart.experiments.store.memory import MemoryStore
@@ -151,8 +152,13 @@ class SimulationResult:
         for segment in self.segments:
             decision = segment.get("decision")
             if decision is not None:  # decide: per_segment
+                where = " × ".join(
+                    str(segment[name])
+                    for name in ("device", "daypart", "channel")
+                    if name in segment
+                )
                 lines.append(
-                    f"  {segment['device']} × {segment['daypart']}: {decision['decision']} "
+                    f"  {where}: {decision['decision']} "
                     f"{decision['arm']} on day {decision['day']:.1f} — {decision['reason']}"
                 )
         holdout = self.holdout
@@ -415,7 +421,9 @@ async def _finish(
         rates = truth.rates(device, daypart, channel or "")
         best = max(rates.values())
         totals = arm_totals(counts, arms, experiment.goal, (device, daypart), channel)
-        decision = decided.get((device, daypart))
+        decision = decision_in(
+            decided, (device, daypart) if channel is None else (device, daypart, channel)
+        )
         result.segments.append(
             {
                 "device": device,
@@ -566,9 +574,17 @@ async def _simulate_counts(config: SimulationConfig, setup: _Setup) -> Simulatio
                 result.visitors += count
                 if not cell.served:  # another rule serves them: never in the experiment
                     continue
-                if state.segments and (cell.device, cell.daypart) in state.segments:
-                    continue  # a decided segment serves its decision and counts nothing
                 kind = cell.kind
+                if state.segments and (
+                    decision_in(
+                        state.segments,
+                        (cell.device, cell.daypart, kind.channel)
+                        if kind.channel
+                        else (cell.device, cell.daypart),
+                    )
+                    is not None
+                ):
+                    continue  # a decided segment serves its decision and counts nothing
                 admitted = rng.binomial(count, kind.admitted(experiment, state))
                 if not admitted:
                     continue

@@ -474,3 +474,34 @@ DOCUMENTED: Cells = {
     ("control", "tablet", "evening"): (3_802, 121),
     ("offer", "tablet", "evening"): (3_779, 118),
 }
+
+
+def test_counts_split_by_channel_are_proposed_on_pooled_over_channels(rules: Path) -> None:
+    """The travel example declares channels; a proposal is per device × daypart, pooled
+    over channels: the same change, numbers and text as the same counts without them."""
+
+    async def run() -> Proposal:
+        store = MemoryStore()
+        records: list[Record] = []
+        for (arm, device, daypart), (visitors, conversions) in DESKTOP_WINS.items():
+            for i in range(visitors):
+                # Half of each cell through the newsletter, half direct.
+                channel = "newsletter" if i % 2 else "direct"
+                segment = Segment(device, daypart, channel)
+                visitor = f"{arm}:{device}:{daypart}:{i}"
+                records.append(Exposure("evening-offer", arm, segment, visitor))
+                if i < conversions:
+                    records.append(
+                        Conversion("evening-offer", arm, segment, visitor, "booked", 120.0)
+                    )
+        await store.record(records)
+        return await propose(rules, store)
+
+    split = asyncio.run(run())
+    pooled = proposed_for(rules, DESKTOP_WINS)
+    assert [c.kind for c in split.changes] == ["serve_on_device"]
+    assert split.proposed == pooled.proposed
+    assert [s.segment for s in split.judgements[0].segments] == [
+        ("desktop", "evening"),
+        ("tablet", "evening"),
+    ]

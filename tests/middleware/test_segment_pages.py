@@ -4,6 +4,8 @@ experiment page's grid and segment list (in words, with the reason), and its his
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -111,3 +113,68 @@ def test_a_pooled_experiment_reports_no_per_segment_decisions() -> None:
         board = client.get("/_daypart/", headers=TOKEN).text
     assert report.json()["per_segment"] is None
     assert "<dt>segments</dt>" not in board
+
+
+def channel_bookings(day: int) -> list[Record]:
+    """3,000 visitors per arm in each of two channels of the desktop evening: through the
+    newsletter the offer books twice as often, directly half as often."""
+    records: list[Record] = []
+    for channel, booked in (
+        ("newsletter", {"control": 90, "offer": 180}),
+        ("direct", {"control": 180, "offer": 90}),
+    ):
+        segment = Segment("desktop", "evening", channel)
+        for arm, count in booked.items():
+            for i in range(3000):
+                visitor = f"{channel}-{arm}-{i}"
+                records.append(Exposure("evening-offer", arm, segment, visitor, day))
+                if i < count:
+                    records.append(
+                        Conversion("evening-offer", arm, segment, visitor, "booked", 100.0, day)
+                    )
+    return records
+
+
+def test_decisions_per_channel_are_named_with_their_channel(tmp_path: Path) -> None:
+    """The travel example declares channels: each channel of a device × daypart is decided
+    on its own, and the report, page, grid and CSV say which channel."""
+    app, clock = demo(tmp_path)
+    check = Checker(openapi_document("/_daypart"))
+    with TestClient(app) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(app.background.evaluate)  # starts the experiment
+        day = app.runtime.rules.site_day(TUESDAY_2100)
+        portal.call(app.runtime.store.record, channel_bookings(day))
+        clock.epoch = TUESDAY_2100
+        portal.call(app.background.evaluate)  # a whole day later: the gates look
+        report = check(client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN))
+        page = client.get("/_daypart/experiments/evening-offer", headers=TOKEN).text
+        one = client.get("/_daypart/experiments/evening-offer?channel=direct", headers=TOKEN)
+        exported = client.get("/_daypart/export.csv", headers=TOKEN).text
+
+    assert report.json()["per_segment"]["summary"] == (
+        "per segment: 1 shipped, 1 rolled back, 0 learning"
+    )
+    decided = report.json()["per_segment"]["decisions"]
+    assert [(d["segment"], d["channel"], d["decision"]) for d in decided] == [
+        ("desktop × evening × direct", "direct", "rolled_back"),
+        ("desktop × evening × newsletter", "newsletter", "shipped"),
+    ]
+    assert "offer beats control on desktop in the evening from newsletter" in decided[1]["reason"]
+    assert [s["channel"] for s in report.json()["state"]["segments"]] == ["direct", "newsletter"]
+    assert "<b>from newsletter: shipped (offer served here)</b>" in page
+    assert "<b>from direct: rolled back (control served here)</b>" in page
+    grid = page[page.index("id='grid'") :]
+    assert "<b>newsletter: shipped offer</b>" in grid
+    assert "<b>direct: rolled back</b>" in grid
+    direct_grid = one.text[one.text.index("id='grid'") :]
+    assert "<b>rolled back</b>" in direct_grid
+    assert "shipped offer" not in direct_grid
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    by_row = {
+        (r["segment"], r["arm"]): r["decision"] for r in rows if r["experiment"] == "evening-offer"
+    }
+    assert by_row[("desktop/evening/newsletter", "offer")] == "shipped offer"
+    assert by_row[("desktop/evening/direct", "control")] == "rolled back"
+    assert by_row[("desktop/evening", "offer")] == ""  # pooled over channels: not decided

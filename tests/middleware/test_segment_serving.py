@@ -113,3 +113,38 @@ def test_a_rollback_by_hand_serves_control_in_shipped_segments_too(
 
     asyncio.run(rollback())
     assert arms_of(app, 5, LAPTOP) == Counter({None: 5})
+
+
+def test_with_channels_a_channels_decision_is_served_through_that_channel_only(
+    rules_file: Path, make_app: MakeApp
+) -> None:
+    rules_file.write_text(
+        PER_SEGMENT.replace(
+            "site:\n",
+            "site:\n  channel_from: [query:utm_source]\n  channels: [newsletter]\n",
+            1,
+        )
+    )
+    app = make_app(clock=Clock(TUESDAY_2100))
+    experiment = app.runtime.rules.ruleset.experiments["evening-offer"]
+
+    async def run() -> None:
+        rollouts = Rollouts(app.runtime.store, app.runtime.clock)
+        state = await rollouts.ensure_started(experiment)
+        shipped = SegmentDecision("shipped", "offer", 1.0, "offer beats control")
+        updated = state.next(segments={("desktop", "evening", "newsletter"): shipped})
+        assert await rollouts.transition(experiment, state, updated, [("test", "test", {})])
+        await app.background.refresh_states()
+
+    asyncio.run(run())
+    seen: Counter[str | None] = Counter()
+    for _ in range(10):
+        with TestClient(app) as client:
+            body = client.get("/?utm_source=Newsletter", headers={"User-Agent": LAPTOP}).json()
+            seen[body["decision"]["arm"]] += 1
+    assert seen == Counter({"offer": 10})
+    assert exposures(app, "desktop") == 0  # decided: nothing counted there
+    direct = arms_of(app, 30, LAPTOP)  # the same desktop evening, no channel: direct
+    assert set(direct) == {"control", "offer"}
+    cells = asyncio.run(app.runtime.store.counts("evening-offer")).cells
+    assert {key[3] for key, cell in cells.items() if cell.exposures} == {"direct"}
