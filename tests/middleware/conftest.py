@@ -153,3 +153,18 @@ def make_app(rules_file: Path) -> Callable[..., AdaptiveMiddleware]:
         return AdaptiveMiddleware(app or echo_app(), rules=rules_file, **options)
 
     return make
+
+
+def travel_demo(clock: Clock, admin_token: str) -> AdaptiveMiddleware:
+    """The demo on the travel example, the memory store and ``clock``; the gates run only
+    when a test calls ``background.evaluate``."""
+    from daypart.middleware.tools.demo.app import build_demo
+    from daypart.rules import EXAMPLES_DIR
+
+    return build_demo(
+        str(EXAMPLES_DIR / "travel.yaml"),
+        "memory://",
+        clock=clock,
+        admin_token=admin_token,
+        evaluate_interval=None,
+    )

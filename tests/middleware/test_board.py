@@ -7,9 +7,7 @@ from starlette.testclient import TestClient
 
 from daypart.experiments.store.base import Conversion, Exposure, Segment
 from daypart.middleware import AdaptiveMiddleware
-from daypart.middleware.tools.demo.app import build_demo
-from daypart.rules import EXAMPLES_DIR
-from tests.middleware.conftest import TUESDAY_2100, Clock
+from tests.middleware.conftest import TUESDAY_2100, Clock, travel_demo
 
 TOKEN = {"Authorization": "Bearer board-token-0123456789"}
 DAY = 86400.0
@@ -17,13 +15,7 @@ DAY = 86400.0
 
 def seeded() -> tuple[AdaptiveMiddleware, Clock]:
     clock = Clock(TUESDAY_2100 - 6 * DAY)
-    app = build_demo(
-        str(EXAMPLES_DIR / "travel.yaml"),
-        "memory://",
-        clock=clock,
-        admin_token="board-token-0123456789",
-        evaluate_interval=None,
-    )
+    app = travel_demo(clock, "board-token-0123456789")
     return app, clock
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 from starlette.testclient import TestClient
 
 from daypart.experiments.store.base import Conversion, Exposure, Segment
 from daypart.middleware import AdaptiveMiddleware
-from daypart.middleware.tools.demo.app import build_demo
-from daypart.rules import EXAMPLES_DIR
-from tests.middleware.conftest import LAPTOP, TUESDAY_2100, Clock
+from tests.middleware.conftest import LAPTOP, TUESDAY_2100, Clock, travel_demo
 
 TOKEN = {"Authorization": "Bearer one-clock-token"}
 HOUR = 3600.0
@@ -31,6 +30,30 @@ def seed_a_clear_winner(app: AdaptiveMiddleware) -> None:
     asyncio.run(app.runtime.store.record(records))
 
 
+def three_evenings_of_laptops(
+    app: AdaptiveMiddleware,
+    client: TestClient,
+    clock: Clock,
+    on_thursday: Callable[[], None] | None = None,
+) -> None:
+    """Start the experiment on Tuesday evening, then five laptops of its first stage's
+    audience each evening to Thursday (``on_thursday`` runs before Thursday's); the clock
+    ends on Thursday evening."""
+    laptop = {"User-Agent": LAPTOP, "X-Channel": "callcenter"}  # stage 1's audience
+    portal = client.portal
+    assert portal is not None
+    portal.call(app.background.evaluate)  # the experiment starts on Tuesday
+    for day in range(3):
+        if day == 2 and on_thursday is not None:
+            on_thursday()
+        for _ in range(5):
+            client.cookies.clear()
+            client.get("/destinations/kyoto", headers=laptop)
+        portal.call(app.runtime.recorder.flush)
+        clock.epoch += 24 * HOUR
+    clock.epoch -= 24 * HOUR  # Thursday evening
+
+
 def offer_report(client: TestClient) -> dict[str, object]:
     reports = client.get("/_daypart/api/experiments", headers=TOKEN).json()
     found: dict[str, object] = next(r for r in reports if r["experiment"] == "evening-offer")
@@ -39,13 +62,7 @@ def offer_report(client: TestClient) -> dict[str, object]:
 
 def test_a_frozen_demo_clock_reaches_the_board_and_the_evaluator() -> None:
     clock = Clock(TUESDAY_2100)  # what `daypart demo --at 2026-11-24T21:00` freezes
-    app = build_demo(
-        str(EXAMPLES_DIR / "travel.yaml"),
-        "memory://",
-        clock=clock,
-        admin_token="one-clock-token",
-        evaluate_interval=None,
-    )
+    app = travel_demo(clock, "one-clock-token")
     with TestClient(app) as client:
         portal = client.portal
         assert portal is not None
@@ -77,25 +94,9 @@ def test_a_frozen_demo_clock_reaches_the_board_and_the_evaluator() -> None:
 
 def test_the_daily_series_follows_the_same_clock() -> None:
     clock = Clock(TUESDAY_2100)
-    app = build_demo(
-        str(EXAMPLES_DIR / "travel.yaml"),
-        "memory://",
-        clock=clock,
-        admin_token="one-clock-token",
-        evaluate_interval=None,
-    )
-    laptop = {"User-Agent": LAPTOP, "X-Channel": "callcenter"}  # stage 1's audience
+    app = travel_demo(clock, "one-clock-token")
     with TestClient(app) as client:
-        portal = client.portal
-        assert portal is not None
-        portal.call(app.background.evaluate)  # the experiment starts on Tuesday
-        for _day in range(3):
-            for _ in range(5):
-                client.cookies.clear()
-                client.get("/destinations/kyoto", headers=laptop)
-            portal.call(app.runtime.recorder.flush)
-            clock.epoch += 24 * HOUR
-        clock.epoch -= 24 * HOUR  # Thursday evening
+        three_evenings_of_laptops(app, client, clock)
         series = client.get("/_daypart/api/experiments/evening-offer/daily", headers=TOKEN).json()
     assert series["days"] == ["2026-11-24", "2026-11-25", "2026-11-26"]
     assert [sum(day) for day in zip(*(arm["visitors"] for arm in series["arms"]), strict=True)] == [
@@ -107,31 +108,17 @@ def test_the_daily_series_follows_the_same_clock() -> None:
 
 def test_the_daily_series_starts_on_the_experiments_first_day_not_its_stages() -> None:
     clock = Clock(TUESDAY_2100)
-    app = build_demo(
-        str(EXAMPLES_DIR / "travel.yaml"),
-        "memory://",
-        clock=clock,
-        admin_token="one-clock-token",
-        evaluate_interval=None,
-    )
-    laptop = {"User-Agent": LAPTOP, "X-Channel": "callcenter"}  # stage 1's audience
+    app = travel_demo(clock, "one-clock-token")
     with TestClient(app) as client:
-        portal = client.portal
-        assert portal is not None
-        portal.call(app.background.evaluate)  # the experiment starts on Tuesday
-        for day in range(3):
-            if day == 2:  # Thursday: paused and resumed, so its state is new since today
-                for action in ("pause", "resume"):
-                    answer = client.post(
-                        f"/_daypart/api/experiments/evening-offer/{action}", headers=TOKEN
-                    )
-                    assert answer.status_code == 200, answer.text
-            for _ in range(5):
-                client.cookies.clear()
-                client.get("/destinations/kyoto", headers=laptop)
-            portal.call(app.runtime.recorder.flush)
-            clock.epoch += 24 * HOUR
-        clock.epoch -= 24 * HOUR  # Thursday evening
+
+        def pause_and_resume() -> None:  # so the state is new since Thursday
+            for action in ("pause", "resume"):
+                answer = client.post(
+                    f"/_daypart/api/experiments/evening-offer/{action}", headers=TOKEN
+                )
+                assert answer.status_code == 200, answer.text
+
+        three_evenings_of_laptops(app, client, clock, on_thursday=pause_and_resume)
         state = client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN).json()
         series = client.get("/_daypart/api/experiments/evening-offer/daily", headers=TOKEN).json()
     assert state["state"]["since"] == TUESDAY_2100 + 2 * 24 * HOUR  # the state is Thursday's

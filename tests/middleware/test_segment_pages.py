@@ -41,24 +41,32 @@ def demo(tmp_path: Path) -> tuple[AdaptiveMiddleware, Clock]:
     return app, clock
 
 
-def bookings(day: int) -> list[Record]:
-    """3,000 visitors per arm and segment: on desktops the offer books twice as often, on
-    tablets half as often."""
+def _booked(day: int, where: dict[Segment, dict[str, int]]) -> list[Record]:
+    """3,000 visitors per arm in each segment of ``where``, of whom the first ``count``
+    book (``where[segment][arm]``)."""
     records: list[Record] = []
-    for device, booked in (
-        ("desktop", {"control": 90, "offer": 180}),
-        ("tablet", {"control": 180, "offer": 90}),
-    ):
-        segment = Segment(device, "evening")
+    for segment, booked in where.items():
         for arm, count in booked.items():
             for i in range(3000):
-                visitor = f"{device}-{arm}-{i}"
+                visitor = f"{segment.device}-{segment.channel}-{arm}-{i}"
                 records.append(Exposure("evening-offer", arm, segment, visitor, day))
                 if i < count:
                     records.append(
                         Conversion("evening-offer", arm, segment, visitor, "booked", 100.0, day)
                     )
     return records
+
+
+def bookings(day: int) -> list[Record]:
+    """3,000 visitors per arm and segment: on desktops the offer books twice as often, on
+    tablets half as often."""
+    return _booked(
+        day,
+        {
+            Segment("desktop", "evening"): {"control": 90, "offer": 180},
+            Segment("tablet", "evening"): {"control": 180, "offer": 90},
+        },
+    )
 
 
 def test_the_report_board_and_page_show_what_each_segment_decided(tmp_path: Path) -> None:
@@ -118,21 +126,13 @@ def test_a_pooled_experiment_reports_no_per_segment_decisions() -> None:
 def channel_bookings(day: int) -> list[Record]:
     """3,000 visitors per arm in each of two channels of the desktop evening: through the
     newsletter the offer books twice as often, directly half as often."""
-    records: list[Record] = []
-    for channel, booked in (
-        ("newsletter", {"control": 90, "offer": 180}),
-        ("direct", {"control": 180, "offer": 90}),
-    ):
-        segment = Segment("desktop", "evening", channel)
-        for arm, count in booked.items():
-            for i in range(3000):
-                visitor = f"{channel}-{arm}-{i}"
-                records.append(Exposure("evening-offer", arm, segment, visitor, day))
-                if i < count:
-                    records.append(
-                        Conversion("evening-offer", arm, segment, visitor, "booked", 100.0, day)
-                    )
-    return records
+    return _booked(
+        day,
+        {
+            Segment("desktop", "evening", "newsletter"): {"control": 90, "offer": 180},
+            Segment("desktop", "evening", "direct"): {"control": 180, "offer": 90},
+        },
+    )
 
 
 def test_decisions_per_channel_are_named_with_their_channel(tmp_path: Path) -> None:
