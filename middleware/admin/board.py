@@ -167,12 +167,30 @@ def _card(prefix: str, report: Mapping[str, Any], now: float) -> str:
     )
 
 
+BOARD_SEGMENTS = 6  # segments named per decision on a card; the page lists them all
+
+
 def _per_segment_row(report: Mapping[str, Any]) -> str:
-    """``per segment: 2 shipped, 1 rolled back, 9 learning`` for decide: per_segment."""
+    """``per segment: 2 shipped, 1 rolled back, 9 learning`` for decide: per_segment, and
+    which segments: ``shipped: desktop × evening (offer) · rolled back: tablet × morning``
+    (the first few of each; the experiment page has every one)."""
     decided = report.get("per_segment")
     if not decided:
         return ""
-    return f"<dt>segments</dt><dd>{_e(decided.get('summary'))}</dd>"
+    decisions = decided.get("decisions") or []
+    named = []
+    for kind, label in (("shipped", "shipped"), ("rolled_back", "rolled back")):
+        names = [
+            f"{d.get('segment')} ({d.get('arm')})" if kind == "shipped" else str(d.get("segment"))
+            for d in decisions
+            if d.get("decision") == kind
+        ]
+        if names:
+            more = len(names) - BOARD_SEGMENTS
+            listed = ", ".join(names[:BOARD_SEGMENTS]) + (f" and {more} more" if more > 0 else "")
+            named.append(f"{label}: {listed}")
+    which = f"<br><small>{_e(' · '.join(named))}</small>" if named else ""
+    return f"<dt>segments</dt><dd>{_e(decided.get('summary'))}{which}</dd>"
 
 
 def board_page(

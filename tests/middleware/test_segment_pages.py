@@ -94,7 +94,10 @@ def test_the_report_board_and_page_show_what_each_segment_decided(tmp_path: Path
     assert data["state"]["status"] == "completed"  # every segment with visitors decided
     assert data["stage_label"] == "completed per segment: control where nothing shipped"
     card = board[board.index("aria-label='evening-offer'") :]
-    assert "<dt>segments</dt><dd>per segment: 1 shipped, 1 rolled back, 0 learning</dd>" in card
+    assert (
+        "<dt>segments</dt><dd>per segment: 1 shipped, 1 rolled back, 0 learning<br><small>"
+        "shipped: desktop × evening (offer) · rolled back: tablet × evening</small></dd>"
+    ) in card
     shipped = decided["decisions"][0]["reason"]
     assert "offer beats control on desktop in the evening" in shipped
     grid = page[page.index("id='grid'") :]
@@ -178,3 +181,17 @@ def test_decisions_per_channel_are_named_with_their_channel(tmp_path: Path) -> N
     assert by_row[("desktop/evening/newsletter", "offer")] == "shipped offer"
     assert by_row[("desktop/evening/direct", "control")] == "rolled back"
     assert by_row[("desktop/evening", "offer")] == ""  # pooled over channels: not decided
+
+
+def test_a_board_card_names_the_first_few_segments_of_each_decision() -> None:
+    from daypart.middleware.admin.board import BOARD_SEGMENTS, _per_segment_row
+
+    shipped = [
+        {"segment": f"desktop × hour{h}", "decision": "shipped", "arm": "offer"}
+        for h in range(BOARD_SEGMENTS + 2)
+    ]
+    row = _per_segment_row({"per_segment": {"summary": "per segment: …", "decisions": shipped}})
+    assert "desktop × hour0 (offer)" in row
+    assert f"desktop × hour{BOARD_SEGMENTS - 1} (offer) and 2 more" in row
+    assert f"hour{BOARD_SEGMENTS}" not in row
+    assert "rolled back" not in row
