@@ -216,6 +216,16 @@ def format_reports(reports: Sequence[Mapping[str, Any]]) -> str:
             lines += ["    " + line for line in _table(rows)]
         gate = report.get("gate") or {}
         lines.append(f"  gate: {gate.get('verdict', '?')} — {gate.get('reason', '')}")
+        per_segment = report.get("per_segment")
+        if per_segment:  # decide: per_segment — what each decided segment serves, and why
+            lines.append(f"  {per_segment.get('summary')}")
+            for decided in per_segment.get("decisions", []):
+                what = (
+                    f"shipped {decided.get('arm')}"
+                    if decided.get("decision") == "shipped"
+                    else "rolled back"
+                )
+                lines.append(f"    {decided.get('segment')}: {what} — {decided.get('reason')}")
         lines += [f"  ! {reason}" for reason in report.get("reasons", [])]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

@@ -502,3 +502,21 @@ def test_a_reader_that_shows_no_channel_can_leave_their_analyses_out() -> None:
     assert lean.segments == full.segments
     assert lean.arms == full.arms
     assert lean.gate == full.gate
+
+
+def test_the_text_report_names_each_decided_segment() -> None:
+    data = report().to_dict()
+    data["per_segment"] = {
+        "summary": "per segment: 1 shipped, 1 rolled back, 10 learning",
+        "decisions": [
+            {"segment": "desktop × evening", "decision": "shipped", "arm": "offer",
+             "reason": "offer beats control on desktop in the evening"},
+            {"segment": "tablet × morning", "decision": "rolled_back", "arm": "control",
+             "reason": "offer is worse than control on tablet in the morning"},
+        ],
+    }  # fmt: skip
+    text = format_reports([data])
+    assert "  per segment: 1 shipped, 1 rolled back, 10 learning" in text
+    assert "    desktop × evening: shipped offer — offer beats control" in text
+    assert "    tablet × morning: rolled back — offer is worse" in text
+    assert "per segment" not in format_reports([report().to_dict()])
