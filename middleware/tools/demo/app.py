@@ -48,6 +48,7 @@ main{max-width:60rem;margin:auto;padding:1.5rem}
 button{background:#e76f51;color:#fff;border:0;padding:.7rem 1.2rem;border-radius:.4rem;
  font-size:1rem}
 .why{font-size:.85rem;color:#555;border-top:1px solid #ddd;margin-top:2rem;padding-top:.5rem}
+main:has(.chat){padding-bottom:6rem} /* room for the chat bar: it must cover nothing */
 </style></head>
 <body><header><strong>Wanderly</strong> <small>$tagline</small></header>
 <main>$body
