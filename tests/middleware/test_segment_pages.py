@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -69,16 +70,27 @@ def bookings(day: int) -> list[Record]:
     )
 
 
+def decide_a_day_later(
+    app: AdaptiveMiddleware,
+    client: TestClient,
+    clock: Clock,
+    records: Callable[[int], list[Record]],
+) -> None:
+    """Start the experiment, count ``records`` (given the day) and let the gates look a
+    whole day later, on Tuesday evening."""
+    portal = client.portal
+    assert portal is not None
+    portal.call(app.background.evaluate)  # starts the experiment
+    portal.call(app.runtime.store.record, records(app.runtime.rules.site_day(TUESDAY_2100)))
+    clock.epoch = TUESDAY_2100
+    portal.call(app.background.evaluate)  # a whole day later: the gates look
+
+
 def test_the_report_board_and_page_show_what_each_segment_decided(tmp_path: Path) -> None:
     app, clock = demo(tmp_path)
     check = Checker(openapi_document("/_daypart"))
     with TestClient(app) as client:
-        portal = client.portal
-        assert portal is not None
-        portal.call(app.background.evaluate)  # starts the experiment
-        portal.call(app.runtime.store.record, bookings(app.runtime.rules.site_day(TUESDAY_2100)))
-        clock.epoch = TUESDAY_2100
-        portal.call(app.background.evaluate)  # a whole day later: the gates look
+        decide_a_day_later(app, client, clock, bookings)
         report = check(client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN))
         board = client.get("/_daypart/", headers=TOKEN).text
         page = client.get("/_daypart/experiments/evening-offer", headers=TOKEN).text
@@ -144,13 +156,7 @@ def test_decisions_per_channel_are_named_with_their_channel(tmp_path: Path) -> N
     app, clock = demo(tmp_path)
     check = Checker(openapi_document("/_daypart"))
     with TestClient(app) as client:
-        portal = client.portal
-        assert portal is not None
-        portal.call(app.background.evaluate)  # starts the experiment
-        day = app.runtime.rules.site_day(TUESDAY_2100)
-        portal.call(app.runtime.store.record, channel_bookings(day))
-        clock.epoch = TUESDAY_2100
-        portal.call(app.background.evaluate)  # a whole day later: the gates look
+        decide_a_day_later(app, client, clock, channel_bookings)
         report = check(client.get("/_daypart/api/experiments/evening-offer", headers=TOKEN))
         page = client.get("/_daypart/experiments/evening-offer", headers=TOKEN).text
         one = client.get("/_daypart/experiments/evening-offer?channel=direct", headers=TOKEN)
