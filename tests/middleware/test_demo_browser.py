@@ -1,5 +1,6 @@
-"""The demo as a person sees it in Debian's Chromium, on a small window (the page longer than the screen): the booking
-variant's chat bar stays on screen and covers none of the page."""
+"""The demo as a person sees it in Debian's Chromium, on a small window (the page longer
+than the screen): the booking variant's chat bar stays on screen and covers none of the
+page."""
 
 from __future__ import annotations
 
