@@ -36,7 +36,7 @@ from daypart.experiments.holdout import (
     share_label,
 )
 from daypart.experiments.report import ArmReport, ReportInput, SegmentReport, reports_from_counts
-from daypart.experiments.report_export import _arm_rows, _table
+from daypart.experiments.report_export import _arm_rows, _table, srm_label
 from daypart.experiments.state import RolloutState
 from daypart.experiments.stats import SrmResult, srm_check
 from daypart.experiments.store.base import ExperimentCounts, Store
@@ -321,11 +321,7 @@ def format_holdouts(holdouts: Sequence[Mapping[str, Any]]) -> str:
         return "no holdouts"
     blocks = []
     for holdout in holdouts:
-        srm = holdout.get("srm") or {}
-        p_value = srm.get("p_value")
-        srm_text = f"SRM p = {p_value:.4f}" if isinstance(p_value, float) else "SRM –"
-        if srm.get("flagged"):
-            srm_text += " FLAGGED"
+        srm_text = srm_label(holdout.get("srm"))
         lines = [
             f"holdout of {holdout.get('rule')}: {share_label(float(holdout.get('share', 0)))} "
             f"see {holdout.get('default_variant') or 'the unchanged page'} instead of "

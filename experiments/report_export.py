@@ -174,6 +174,15 @@ def _arm_rows(arms: Sequence[Mapping[str, Any]], revenue: bool, label: str = "")
     return rows
 
 
+def srm_label(srm: Mapping[str, Any] | None) -> str:
+    """``SRM p = 0.4123`` (``FLAGGED`` when the split is off), or ``SRM –`` without one:
+    the sample-ratio check as the text reports print it."""
+    srm = srm or {}
+    p_value = srm.get("p_value")
+    label = f"SRM p = {p_value:.4f}" if isinstance(p_value, float) else "SRM –"
+    return label + " FLAGGED" if srm.get("flagged") else label
+
+
 def format_reports(reports: Sequence[Mapping[str, Any]]) -> str:
     """A plain-text rendering of ``to_dict()`` reports for ``daypart report``."""
     if not reports:
@@ -182,11 +191,7 @@ def format_reports(reports: Sequence[Mapping[str, Any]]) -> str:
     for report in reports:
         revenue = bool(report.get("revenue"))
         state = report.get("state") or {}
-        srm = report.get("srm") or {}
-        p_value = srm.get("p_value")
-        srm_text = f"SRM p = {p_value:.4f}" if isinstance(p_value, float) else "SRM –"
-        if srm.get("flagged"):
-            srm_text += " FLAGGED"
+        srm_text = srm_label(report.get("srm"))
         lines = [
             f"{report.get('experiment')}  [{str(report.get('light', 'grey')).upper()}]  "
             f"goal {report.get('goal')} · {state.get('status', '?')} · "

@@ -235,6 +235,7 @@ class AdaptiveMiddleware:
         entry = decisions.get(key)
         new_mark: Mark | None = None
         holdout_mark: Mark | None = None  # a first exposure to a rule's holdout
+        holdout_mark_of = ""  # that holdout's name (its pseudo-experiment in the store)
         day = -1  # the site's local day, asked of the rules once, only when something counts
         if entry is not None and entry[0] <= epoch < entry[1]:
             (
@@ -265,6 +266,7 @@ class AdaptiveMiddleware:
                     holdout = holdouts[rule]
                     side = holdout.side(visitor_id, ())
                     holdout_mark = holdout.new_mark(side, (), device, segment, channel)
+                    holdout_mark_of = holdout.name
                     if side == DEFAULT:  # held out: the default variant, no experiment
                         served, experiment, policy = holdout.default, None, None
                         variant = rules.variants[served] if served else rules.unchanged
@@ -327,6 +329,7 @@ class AdaptiveMiddleware:
                     decision.segment,
                     decision.channel,
                 )
+                holdout_mark_of = holdout.name
                 if variant is None:  # held out, and no catch-all: the request unchanged
                     variant = rules.unchanged
             self._remember(key, decision, context, rules, new_mark or holdout_mark, goals, variant)
@@ -354,10 +357,9 @@ class AdaptiveMiddleware:
         if holdout_mark is not None:
             set_cookie = True  # only tracked visitors are held out or counted
             assert visitor_id is not None
-            assert decision.rule is not None
             runtime.recorder.add(
                 Exposure(
-                    rules.holdouts[decision.rule].name,
+                    holdout_mark_of,
                     holdout_mark.arm,
                     holdout_mark.segment,
                     visitor_id,
@@ -366,13 +368,17 @@ class AdaptiveMiddleware:
             )
         if set_cookie:
             assert visitor_id is not None  # tracked visitors always have one
-            if known is None:  # one cookie made, not a bare one and then one with the mark
-                decision.cookie = VisitorCookie(visitor_id, (new_mark,) if new_mark else ())
-            elif new_mark is not None:
-                decision.cookie = known.with_mark(new_mark)
-            if holdout_mark is not None:
-                assert decision.cookie is not None
-                decision.cookie = decision.cookie.with_mark(holdout_mark)
+            if known is None:  # one cookie made, with its marks, not one per mark
+                marks = (new_mark,) if new_mark else ()
+                if holdout_mark is not None:
+                    marks = (*marks, holdout_mark)
+                decision.cookie = VisitorCookie(visitor_id, marks)
+            else:
+                if new_mark is not None:
+                    known = known.with_mark(new_mark)
+                if holdout_mark is not None:
+                    known = known.with_mark(holdout_mark)
+                decision.cookie = known
 
         state = scope.get("state")
         if state is None:

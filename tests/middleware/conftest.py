@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from daypart.middleware import AdaptiveMiddleware, decision_of
+from daypart.middleware.decision import Decision
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 IPHONE = (
@@ -168,3 +170,65 @@ def travel_demo(clock: Clock, admin_token: str) -> AdaptiveMiddleware:
         admin_token=admin_token,
         evaluate_interval=None,
     )
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class Served:
+    """What one request through the middleware gave: the decision and the path the app
+    saw, and the response's headers."""
+
+    def __init__(self, decision: Decision, path: str, headers: Headers) -> None:
+        self.decision = decision
+        self.path = path  # what the app saw
+        self.headers = headers
+
+    @property
+    def cookie(self) -> bytes | None:
+        for name, value in self.headers:
+            if name == b"set-cookie":
+                return value.split(b";", 1)[0]
+        return None
+
+
+async def serve_one(
+    app: AdaptiveMiddleware,
+    headers: Headers,
+    path: str = "/",
+    method: str = "GET",
+    response_headers: Headers | None = None,
+) -> Served:
+    """One request through ``app`` (a middleware built with no app behind it: this sets
+    one that records what it saw and answers 200 with ``response_headers``)."""
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen["decision"] = scope["state"]["daypart"]
+        seen["path"] = scope["path"]
+        answer = list(response_headers or [])
+        await send({"type": "http.response.start", "status": 200, "headers": answer})
+        await send({"type": "http.response.body", "body": b""})
+
+    app.app = inner
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            seen["headers"] = message["headers"]
+
+    scope = get_scope(path, headers)
+    scope["method"] = method
+    await app(scope, no_body, send)
+    return Served(seen["decision"], seen["path"], seen["headers"])
+
+
+def run_then_stop(app: AdaptiveMiddleware, steps: Callable[[], Any]) -> None:
+    """Run the coroutine ``steps()`` on a fresh loop, then stop ``app``'s background."""
+
+    async def main() -> None:
+        try:
+            await steps()
+        finally:
+            await app.background.stop()
+
+    asyncio.run(main())

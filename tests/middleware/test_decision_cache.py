@@ -4,7 +4,6 @@ the same rollout states, and only for the same Cookie header."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import tracemalloc
 from collections.abc import Callable, MutableMapping
@@ -13,7 +12,6 @@ from typing import Any
 
 from daypart.experiments.rollout import Rollouts
 from daypart.middleware import AdaptiveMiddleware
-from daypart.middleware.decision import Decision
 from daypart.middleware.decision_cache import DECISION_CACHE_BYTES, MAX_DECISION_ENTRY
 from tests.middleware.conftest import (
     GOOGLEBOT,
@@ -22,60 +20,27 @@ from tests.middleware.conftest import (
     RULES,
     TUESDAY_2100,
     Clock,
+    Headers,
+    Served,
     get_scope,
     local,
     no_body,
+    run_then_stop,
+    serve_one,
 )
 
 MakeApp = Callable[..., AdaptiveMiddleware]
-Headers = list[tuple[bytes, bytes]]
-
-
-class Served:
-    def __init__(self, decision: Decision, path: str, headers: Headers) -> None:
-        self.decision = decision
-        self.path = path  # what the app saw
-        self.headers = headers
-
-    @property
-    def cookie(self) -> bytes | None:
-        for name, value in self.headers:
-            if name == b"set-cookie":
-                return value.split(b";", 1)[0]
-        return None
-
-
-async def request(app: AdaptiveMiddleware, headers: Headers, path: str = "/") -> Served:
-    seen: dict[str, Any] = {}
-
-    async def inner(scope: Any, receive: Any, send: Any) -> None:
-        seen["decision"] = scope["state"]["daypart"]
-        seen["path"] = scope["path"]
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    app.app = inner
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            seen["headers"] = message["headers"]
-
-    await app(get_scope(path, headers), no_body, send)
-    return Served(seen["decision"], seen["path"], seen["headers"])
 
 
 def ua(agent: str, *extra: tuple[bytes, bytes]) -> Headers:
     return [(b"user-agent", agent.encode()), *extra]
 
 
-def run(app: AdaptiveMiddleware, steps: Callable[[], Any]) -> None:
-    async def main() -> None:
-        try:
-            await steps()
-        finally:
-            await app.background.stop()
+async def request(app: AdaptiveMiddleware, headers: Headers, path: str = "/") -> Served:
+    return await serve_one(app, headers, path)
 
-    asyncio.run(main())
+
+run = run_then_stop
 
 
 def test_a_minute_boundary_into_another_daypart_is_decided_afresh(make_app: MakeApp) -> None:

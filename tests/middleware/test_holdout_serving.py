@@ -5,7 +5,6 @@ exact, in the same store as the experiments — with a real Redis."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections import Counter
@@ -18,15 +17,17 @@ import pytest
 from daypart.experiments.holdout import ADAPTIVE, DEFAULT, holdout_name, is_held_out
 from daypart.experiments.store import store_from_url
 from daypart.middleware import AdaptiveMiddleware
-from daypart.middleware.decision import Decision
 from tests.middleware.conftest import (
     GOOGLEBOT,
     IPHONE,
     LAPTOP,
     TUESDAY_1730,
     Clock,
+    Headers,
+    Served,
     get_scope,
-    no_body,
+    run_then_stop,
+    serve_one,
 )
 
 SHARE = 0.3
@@ -61,21 +62,6 @@ experiments:
     arms: {control: inspiration, video: inspiration-video}
     goal: shared
 """
-Headers = list[tuple[bytes, bytes]]
-
-
-class Served:
-    def __init__(self, decision: Decision, path: str, headers: Headers) -> None:
-        self.decision = decision
-        self.path = path  # what the app saw
-        self.headers = headers
-
-    @property
-    def cookie(self) -> bytes | None:
-        for name, value in self.headers:
-            if name == b"set-cookie":
-                return value.split(b";", 1)[0]
-        return None
 
 
 def make(tmp_path: Path, rules: str = RULES, **options: Any) -> AdaptiveMiddleware:
@@ -95,39 +81,15 @@ def make(tmp_path: Path, rules: str = RULES, **options: Any) -> AdaptiveMiddlewa
 async def request(
     app: AdaptiveMiddleware, headers: Headers, path: str = "/trips", method: str = "GET"
 ) -> Served:
-    seen: dict[str, Any] = {}
-
-    async def inner(scope: Any, receive: Any, send: Any) -> None:
-        seen["decision"] = scope["state"]["daypart"]
-        seen["path"] = scope["path"]
-        response = [(b"x-order-value", b"80")] if method == "POST" else []
-        await send({"type": "http.response.start", "status": 200, "headers": response})
-        await send({"type": "http.response.body", "body": b""})
-
-    app.app = inner
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            seen["headers"] = message["headers"]
-
-    scope = get_scope(path, headers)
-    scope["method"] = method
-    await app(scope, no_body, send)
-    return Served(seen["decision"], seen["path"], seen["headers"])
+    order = [(b"x-order-value", b"80")] if method == "POST" else []
+    return await serve_one(app, headers, path, method, order)
 
 
 def phone(*extra: tuple[bytes, bytes]) -> Headers:
     return [(b"user-agent", IPHONE.encode()), *extra]
 
 
-def run(app: AdaptiveMiddleware, steps: Callable[[], Any]) -> None:
-    async def main() -> None:
-        try:
-            await steps()
-        finally:
-            await app.background.stop()
-
-    asyncio.run(main())
+run = run_then_stop
 
 
 def seeded_ids(first_held_out: bool) -> Callable[[], str]:
