@@ -5,9 +5,10 @@ Each kind of request runs in its own Python process under valgrind's callgrind w
 instrumentation off during imports and warm-up; it is switched on (``callgrind_control
 -i on``) for a batch of requests. Two batch sizes are measured and subtracted, so start-up,
 the switch itself and the event loop's set-up cancel out and what remains is the cost of
-one request. The same total twice in a row on a quiet or a busy machine: figures to
-compare before and after a change, where wall-clock benchmarks on a shared machine wobble
-by 10% or more. Needs ``valgrind`` (Debian's package).
+one request. The machine's other work does not change the total, though it moves by up
+to about 4% from one process to the next (memory layout): figures to compare before and
+after a change, where wall-clock benchmarks on a shared machine wobble by 10% or more.
+Needs ``valgrind`` (Debian's package).
 
 A second table counts the requests ``make bench-served`` sends, through uvicorn's own HTTP
 protocol in process (``loadtests/uvicorn_inprocess.py``: parsing, the scope, the task,
@@ -202,7 +203,8 @@ def _inside(kind: str, count: int) -> None:
 
 def _instructions(kind: str, count: int) -> int:
     result = subprocess.run(
-        # A fixed hash seed: dict layouts, and so the counts, the same run after run.
+        # A fixed hash seed: the same dict layouts run after run (the counts still move a
+        # little with the memory layout).
         env={**os.environ, "PYTHONHASHSEED": "0"},
         args=[
             "valgrind",
